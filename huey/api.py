@@ -1,0 +1,397 @@
+"""The ``Huey`` object: what an application builds once and decorates with.
+
+It owns the task registry, the storage and the hooks, and offers two faces:
+the producer's (decorators, enqueue, results, revoke, locks, dead letters)
+and the consumer's (reserve, process, move due messages, periodic slots),
+which ``consumer/`` drives. It starts no process and owns no thread.
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+import pickle
+import time
+from typing import Callable, Iterable, List, Optional
+
+from huey import signals as S
+from huey.exceptions import ConfigurationError, MessageDecodeError, QueueException, TaskException
+from huey.execution import Outcome, error_metadata, execute
+from huey.locks import TaskLock
+from huey.message import deserialize, peek_name, serialize
+from huey.registry import TaskRegistry
+from huey.result import Result, ResultGroup, encode_result
+from huey.signals import Signals
+from huey.storage.base import Reservation, Storage
+from huey.storage.memory import MemoryStorage
+from huey.task import PeriodicTaskWrapper, Task, TaskWrapper, task_from_message
+from huey.timeutil import resolve_eta
+
+logger = logging.getLogger('huey')
+
+# A periodic slot's claim outlives any clock skew between consumers.
+PERIODIC_SLOT_TTL = 3600
+
+
+def _storage_of(thing, role: str) -> Optional[Storage]:
+    """Accept a Storage or a seed-era front door (which has ``.storage``)."""
+    if thing is None or isinstance(thing, Storage):
+        return thing
+    storage = getattr(thing, 'storage', None)
+    if isinstance(storage, Storage):
+        return storage
+    raise ConfigurationError('%s must be a huey storage or a backend object such as '
+                             'RedisBlockingQueue, got %r' % (role, thing))
+
+
+class Huey:
+    """``Huey(queue, result_store=None, schedule=None, events=None,
+    store_none=False, always_eager=False)``, as in the seed.
+
+    ``queue`` holds the queue, the schedule, locks, revocations and dead
+    letters; ``result_store`` holds results (no result store: calling a task
+    returns ``None``). ``schedule``, when given, must live where the queue
+    lives, so that moving a due message into the queue is atomic.
+    """
+
+    def __init__(self, queue, result_store=None, schedule=None, events=None,
+                 store_none=False, always_eager=False, name=None):
+        self.storage = _storage_of(queue, 'queue')
+        if self.storage is None:
+            raise ConfigurationError('Huey() needs a queue, e.g. RedisBlockingQueue("name")')
+        self.result_storage = _storage_of(result_store, 'result_store')
+        self._check_schedule(_storage_of(schedule, 'schedule'))
+        self.name = name or self.storage.name
+        self.store_none = store_none
+        self.events = events
+        self.registry = TaskRegistry()
+        self.signals = Signals()
+        self._pre_execute, self._post_execute = {}, {}
+        self._startup, self._shutdown = [], []
+        self._saved_storage = None
+        if events is not None:
+            self.signals.connect(self._emit_event)
+        self.immediate = always_eager
+
+    def _check_schedule(self, schedule: Optional[Storage]) -> None:
+        if schedule is None or schedule is self.storage:
+            return
+        if type(schedule) is not type(self.storage) or schedule.describe_server() != self.storage.describe_server():
+            raise ConfigurationError(
+                'the schedule (%s) must use the same server as the queue (%s): '
+                'delayed tasks are moved into the queue atomically' %
+                (schedule.describe(), self.storage.describe()))
+
+    def __repr__(self):
+        return '<Huey %r on %s>' % (self.name, self.storage.describe())
+
+    # -- immediate mode ------------------------------------------------
+    @property
+    def immediate(self) -> bool:
+        return self._saved_storage is not None
+
+    @immediate.setter
+    def immediate(self, value: bool) -> None:
+        """Run tasks in the caller, on in-memory storage (for tests)."""
+        if bool(value) == self.immediate:
+            return
+        if value:
+            self._saved_storage = (self.storage, self.result_storage)
+            self.storage = MemoryStorage(self.name)
+            self.result_storage = self.storage if self.result_storage is not None else None
+        else:
+            self.storage, self.result_storage = self._saved_storage
+            self._saved_storage = None
+
+    always_eager = immediate
+
+    # -- decorators ----------------------------------------------------
+    def task(self, retries=0, retry_delay=0, priority=None, expires=None, name=None,
+             context=False, **settings) -> Callable[[Callable], TaskWrapper]:
+        def decorator(func):
+            return TaskWrapper(self, func, retries=retries, retry_delay=retry_delay,
+                               priority=priority, expires=expires, name=name,
+                               context=context, **settings)
+        return decorator
+
+    def periodic_task(self, validate_datetime, retries=0, retry_delay=0, priority=None,
+                      expires=None, name=None, context=False, **settings):
+        def decorator(func):
+            return PeriodicTaskWrapper(self, func, validate_datetime, retries=retries,
+                                       retry_delay=retry_delay, priority=priority,
+                                       expires=expires, name=name, context=context, **settings)
+        return decorator
+
+    def signal(self, *names: str):
+        def decorator(handler):
+            self.signals.connect(handler, *names)
+            return handler
+        return decorator
+
+    def disconnect_signal(self, handler, *names: str) -> None:
+        self.signals.disconnect(handler, *names)
+
+    def pre_execute(self, name=None):
+        def decorator(func):
+            self._pre_execute[name or func.__name__] = func
+            return func
+        return decorator
+
+    def post_execute(self, name=None):
+        def decorator(func):
+            self._post_execute[name or func.__name__] = func
+            return func
+        return decorator
+
+    def on_startup(self, name=None):
+        """Run in every consumer worker after it starts (open connections here)."""
+        def decorator(func):
+            self._startup.append(func)
+            return func
+        return decorator
+
+    def on_shutdown(self, name=None):
+        def decorator(func):
+            self._shutdown.append(func)
+            return func
+        return decorator
+
+    def lock_task(self, name: str) -> TaskLock:
+        return TaskLock(self, name)
+
+    def is_locked(self, name: str) -> bool:
+        return TaskLock(self, name).is_locked()
+
+    # -- enqueueing ----------------------------------------------------
+    def enqueue(self, task: Task):
+        """Queue a task (or a pipeline); its Result, or None without a result store."""
+        if self.immediate:
+            return self._run_immediately(task)
+        data = serialize(task.to_message())
+        if task.eta is not None and task.eta > time.time():
+            self.storage.schedule_add(data, task.eta, task.priority or 0)
+            self.signals.send(S.SIGNAL_SCHEDULED, task)
+        else:
+            self.storage.enqueue(data, task.priority or 0)
+            self.signals.send(S.SIGNAL_ENQUEUED, task)
+        return self._result_for(task)
+
+    def enqueue_many(self, tasks: List[Task]):
+        """Queue many tasks in one round trip; a ResultGroup (or None)."""
+        if self.immediate:
+            results = [self._run_immediately(t) for t in tasks]
+        else:
+            self.storage.enqueue_many([(serialize(t.to_message()), t.priority or 0)
+                                       for t in tasks])
+            for task in tasks:
+                self.signals.send(S.SIGNAL_ENQUEUED, task)
+            results = [self._result_for(t) for t in tasks]
+        return None if self.result_storage is None else ResultGroup(results)
+
+    def _result_for(self, task: Task):
+        if self.result_storage is None:
+            return None
+        if task.on_complete is None:
+            return Result(self, task)
+        chain, node = [], task
+        while node is not None:
+            chain.append(Result(self, node))
+            node = node.on_complete
+        return ResultGroup(chain)
+
+    def _run_immediately(self, task: Task):
+        if task.eta is not None and task.eta > time.time():
+            self.storage.schedule_add(serialize(task.to_message()), task.eta, task.priority or 0)
+            self.signals.send(S.SIGNAL_SCHEDULED, task)
+        else:
+            self.signals.send(S.SIGNAL_ENQUEUED, task)
+            execute(self, task)
+        return self._result_for(task)
+
+    def reschedule(self, task: Task, eta=None, delay=None):
+        """Revoke this instance and enqueue a copy to run at a new time."""
+        self.revoke_by_id(task.id)
+        again = type(task)(task.args, task.kwargs, eta=resolve_eta(eta, delay),
+                           retries=task.retries, retry_delay=task.retry_delay,
+                           priority=task.priority)
+        return self.enqueue(again)
+
+    # -- results -------------------------------------------------------
+    def put_result(self, key: str, value) -> None:
+        if self.result_storage is not None:
+            self.result_storage.put_data(key, encode_result(value))
+
+    def result(self, task_id: str, blocking=False, timeout=None, backoff=1.15,
+               max_delay=1.0, revoke_on_timeout=False, preserve=False):
+        if self.result_storage is None:
+            raise ConfigurationError('this Huey has no result store: pass result_store=')
+        handle = Result(self, Task(id=task_id))
+        return handle.get(blocking, timeout, backoff, max_delay, revoke_on_timeout, preserve)
+
+    def exception_for(self, task, exc, tb) -> TaskException:
+        return TaskException(error_metadata(task, exc, tb))
+
+    # -- revocation ----------------------------------------------------
+    def _revoke(self, key: str, revoke_until, revoke_once) -> None:
+        until = revoke_until.timestamp() if isinstance(revoke_until, datetime.datetime) else revoke_until
+        self.storage.put_data(key, pickle.dumps((until, revoke_once)))
+
+    def _check_revoked(self, key: str, now: float, peek: bool) -> bool:
+        data = self.storage.peek_data(key)
+        if data is None:
+            return False
+        until, once = pickle.loads(data)
+        if until is not None and now >= until:
+            self.storage.delete_data(key)
+            return False
+        if once and not peek:
+            self.storage.delete_data(key)
+        return True
+
+    def revoke_by_id(self, task_id: str, revoke_until=None, revoke_once=True) -> None:
+        self._revoke('r:%s' % task_id, revoke_until, revoke_once)
+
+    def restore_by_id(self, task_id: str) -> bool:
+        return self.storage.delete_data('r:%s' % task_id)
+
+    def revoke_all(self, name: str, revoke_until=None, revoke_once=False) -> None:
+        self._revoke('rt:%s' % name, revoke_until, revoke_once)
+
+    def restore_all(self, name: str) -> bool:
+        return self.storage.delete_data('rt:%s' % name)
+
+    def is_revoked_all(self, name: str, dt=None) -> bool:
+        now = dt.timestamp() if isinstance(dt, datetime.datetime) else time.time()
+        return self._check_revoked('rt:%s' % name, now, peek=True)
+
+    def is_revoked(self, task, now: Optional[float] = None, peek=True) -> bool:
+        """Revoked as an instance (by id) or as a whole task class."""
+        now = time.time() if now is None else now
+        if isinstance(task, str):
+            return self._check_revoked('r:%s' % task, now, peek)
+        return (self._check_revoked('r:%s' % task.id, now, peek)
+                or self._check_revoked('rt:%s' % task.name, now, peek))
+
+    # -- hooks ---------------------------------------------------------
+    def run_pre_execute(self, task) -> None:
+        for hook in list(self._pre_execute.values()):
+            hook(task)  # CancelExecution propagates: it cancels the task
+
+    def run_post_execute(self, task, value, exc) -> None:
+        for name, hook in list(self._post_execute.items()):
+            try:
+                hook(task, value, exc)
+            except Exception:
+                logger.exception('post-execute hook %r failed', name)
+
+    def run_startup_hooks(self) -> None:
+        """Raises what a hook raises: a worker that cannot start must say so."""
+        for hook in self._startup:
+            hook()
+
+    def run_shutdown_hooks(self) -> None:
+        for hook in self._shutdown:
+            try:
+                hook()
+            except Exception:
+                logger.exception('shutdown hook %r failed', hook)
+
+    def _emit_event(self, signal, task, *args) -> None:
+        self.events.emit_signal(signal, task, *args)
+
+    # -- the consumer's face ---------------------------------------------
+    def reserve(self, owner: str, lease: float, timeout: float = 0) -> Optional[Reservation]:
+        return self.storage.reserve(owner, lease, time.time(), timeout)
+
+    def process(self, reservation: Reservation, max_deliveries: Optional[int] = None) -> Outcome:
+        """Run one reserved message to its end and ack it. Messages that cannot
+        run become dead letters; nothing raised here comes from the task."""
+        try:
+            message = deserialize(reservation.data)
+            task = task_from_message(self, message)
+        except (MessageDecodeError, QueueException) as exc:
+            return self._dead_letter(reservation, str(exc))
+        if max_deliveries and reservation.deliveries > max_deliveries:
+            return self._dead_letter(reservation, (
+                'poison message: delivered %d times without finishing (its worker '
+                'died each time); inspect it before requeueing' % (reservation.deliveries - 1)),
+                task)
+        outcome = execute(self, task)
+        self.storage.ack(reservation.token)
+        return outcome
+
+    def _dead_letter(self, reservation: Reservation, reason: str, task=None) -> Outcome:
+        logger.error('dead letter (%s): %s', peek_name(reservation.data), reason)
+        self.storage.dead_letter(reservation.token, reason, time.time())
+        self.signals.send(S.SIGNAL_DEAD_LETTER, task, reason)
+        return Outcome(S.SIGNAL_DEAD_LETTER, reason)
+
+    def move_due(self, now: Optional[float] = None) -> int:
+        """Move delayed messages whose eta has come into the queue."""
+        return self.storage.schedule_move_due(time.time() if now is None else now)
+
+    def enqueue_periodic(self, dt: datetime.datetime) -> List[Task]:
+        """Enqueue the periodic tasks matching ``dt``'s minute, once per minute
+        however many consumers call this for it."""
+        slot = dt.strftime('%Y-%m-%dT%H:%M')
+        queued = []
+        for task_class in self.registry.periodic_tasks():
+            if not task_class.validate_datetime(dt):
+                continue
+            task = task_class()
+            key = 'periodic:%s:%s' % (task.name, slot)
+            data = serialize(task.to_message())
+            if self.storage.enqueue_once(key, PERIODIC_SLOT_TTL, data, task.priority or 0):
+                self.signals.send(S.SIGNAL_ENQUEUED, task)
+                queued.append(task)
+        return queued
+
+    def close(self) -> None:
+        """Drop storage connections (a forked worker calls this first)."""
+        self.storage.close()
+        if self.result_storage is not None and self.result_storage is not self.storage:
+            self.result_storage.close()
+
+    # -- inspection ----------------------------------------------------
+    def pending(self, limit=None) -> List[Task]:
+        return [self._decode(d) for d in self.storage.queue_items(limit)]
+
+    def scheduled(self, limit=None) -> List[Task]:
+        return [self._decode(d) for _, d in self.storage.schedule_items(limit)]
+
+    def _decode(self, data: bytes):
+        try:
+            return task_from_message(self, deserialize(data))
+        except (MessageDecodeError, QueueException) as exc:
+            return exc
+
+    def pending_count(self) -> int:
+        return self.storage.queue_size()
+
+    def scheduled_count(self) -> int:
+        return self.storage.schedule_size()
+
+    def result_count(self) -> int:
+        return 0 if self.result_storage is None else self.result_storage.result_count()
+
+    def __len__(self) -> int:
+        return self.pending_count()
+
+    def flush(self) -> None:
+        """Delete everything this Huey stores (tests, mostly)."""
+        self.storage.flush_all()
+        if self.result_storage is not None and self.result_storage is not self.storage:
+            self.result_storage.flush_all()
+
+    def flush_locks(self, *names: str) -> List[str]:
+        return [n for n in names if TaskLock(self, n).release()]
+
+    # -- dead letters --------------------------------------------------
+    def dead_letters(self):
+        return self.storage.dead_letters()
+
+    def requeue_dead_letters(self, ids: Optional[Iterable[str]] = None) -> int:
+        return self.storage.requeue_dead_letters(ids)
+
+    def purge_dead_letters(self) -> int:
+        return self.storage.purge_dead_letters()
+
