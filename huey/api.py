@@ -241,7 +241,9 @@ class Huey:
             return False
         until, once = pickle.loads(data)
         if until is not None and now >= until:
-            self.storage.delete_data(key)
+            # Only a real check clears it: a peek may ask about a later time.
+            if not peek:
+                self.storage.delete_data(key)
             return False
         if once and not peek:
             self.storage.delete_data(key)
@@ -302,9 +304,11 @@ class Huey:
     def reserve(self, owner: str, lease: float, timeout: float = 0) -> Optional[Reservation]:
         return self.storage.reserve(owner, lease, time.time(), timeout)
 
-    def process(self, reservation: Reservation, max_deliveries: Optional[int] = None) -> Outcome:
+    def process(self, reservation: Reservation, max_deliveries: Optional[int] = None,
+                on_start: Optional[Callable] = None) -> Outcome:
         """Run one reserved message to its end and ack it. Messages that cannot
-        run become dead letters; nothing raised here comes from the task."""
+        run become dead letters; nothing raised here comes from the task.
+        ``on_start(task)`` is called just before the task runs."""
         try:
             message = deserialize(reservation.data)
             task = task_from_message(self, message)
@@ -315,6 +319,8 @@ class Huey:
                 'poison message: delivered %d times without finishing (its worker '
                 'died each time); inspect it before requeueing' % (reservation.deliveries - 1)),
                 task)
+        if on_start is not None:
+            on_start(task)
         outcome = execute(self, task)
         self.storage.ack(reservation.token)
         return outcome

@@ -1,0 +1,60 @@
+"""``huey_consumer.py main.huey [options]``: parse, load, check, supervise.
+
+Every failure before the workers start is one clear line on stderr and exit
+code 2 (bad usage or app path) or 1 (storage unreachable): never a
+half-started daemon.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import List, Optional
+
+from consumer import exitcodes
+from consumer.config import config_from_args
+from consumer.loader import LoadError, load_huey
+from consumer.logs import setup_logging
+from consumer.supervisor import Supervisor
+from huey.exceptions import StorageError
+from huey.storage.memory import MemoryStorage
+
+PROG = 'huey_consumer'
+
+
+def fail(message: str, code: int) -> int:
+    print('%s: error: %s' % (PROG, message), file=sys.stderr)
+    return code
+
+
+def check_runnable(huey) -> Optional[str]:
+    """Why this Huey cannot feed worker processes, or None."""
+    if huey.immediate:
+        return ('%r is in immediate mode (always_eager / immediate=True): its tasks run '
+                'in the caller and never reach a queue; turn it off for the consumer' % huey.name)
+    if isinstance(huey.storage, MemoryStorage):
+        return ('%r keeps its queue in memory, which worker processes cannot share: use '
+                'RedisHuey or SqliteHuey (or a Redis/SQLite queue)' % huey.name)
+    return None
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    try:
+        config = config_from_args(argv)
+    except ValueError as exc:
+        return fail(str(exc), exitcodes.USAGE)
+    handler = setup_logging(config, 'supervisor', owner_of_file=True)
+    try:
+        huey = load_huey(config.app_path)
+    except LoadError as exc:
+        return fail(str(exc), exitcodes.USAGE)
+    problem = check_runnable(huey)
+    if problem:
+        return fail(problem, exitcodes.USAGE)
+    try:
+        huey.storage.queue_size()
+    except StorageError as exc:
+        return fail('cannot reach the storage of %s: %s' % (config.app_path, exc), exitcodes.ERROR)
+    logging.getLogger('huey.consumer').info(
+        'loaded %s: %d tasks (%d periodic)', config.app_path, len(huey.registry),
+        len(huey.registry.periodic_tasks()))
+    return Supervisor(huey, config, handler).run()

@@ -1,0 +1,115 @@
+"""The scheduler: moves due delayed tasks into the queue, returns expired
+leases, and enqueues periodic tasks once per matching minute.
+
+:meth:`Scheduler.loop` is one tick driven by an explicit ``now`` so tests can
+walk it through a day in milliseconds; :class:`SchedulerThread` runs ticks in
+the supervisor. Each tick runs while holding ``fork_gate``: the supervisor
+takes the same lock before forking, so no fork happens while this thread holds
+a logging or connection-pool lock (DESIGN.md: fork from a safe point).
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+import time
+from typing import Callable, Optional
+
+from huey.exceptions import StorageError
+
+logger = logging.getLogger('huey.consumer.scheduler')
+
+# After a long stall (a suspended laptop, a stopped VM) enqueue at most this
+# many missed minutes of periodic tasks, not hours of them.
+MAX_CATCH_UP_MINUTES = 10
+
+
+class Scheduler:
+    def __init__(self, huey, periodic: bool = True, use_utc: bool = True):
+        self.huey = huey
+        self.periodic = periodic
+        self.use_utc = use_utc
+        self._next_minute: Optional[int] = None  # epoch minute not yet checked
+
+    def loop(self, now: Optional[float] = None) -> None:
+        """One tick: due messages, expired leases, periodic minutes up to ``now``."""
+        now = time.time() if now is None else now
+        moved = self.huey.move_due(now)
+        if moved:
+            logger.debug('moved %d due tasks into the queue', moved)
+        reclaimed = self.huey.storage.reclaim_expired(now)
+        if reclaimed:
+            logger.warning('returned %d messages whose lease ran out (a consumer died '
+                           'unseen?) to the queue', reclaimed)
+        if self.periodic:
+            self.enqueue_periodic(now)
+
+    def enqueue_periodic(self, now: float) -> None:
+        """Check every minute from the last one checked through ``now``'s, so a
+        late tick skips none and a second tick in one minute repeats none."""
+        current = int(now // 60)
+        if self._next_minute is None:
+            self._next_minute = current
+        if current - self._next_minute >= MAX_CATCH_UP_MINUTES:
+            skipped = current - self._next_minute - MAX_CATCH_UP_MINUTES + 1
+            logger.warning('scheduler was stalled: skipping periodic checks of %d '
+                           'minutes', skipped)
+            self._next_minute += skipped
+        while self._next_minute <= current:
+            dt = self.minute_datetime(self._next_minute)
+            for task in self.huey.enqueue_periodic(dt):
+                logger.info('enqueued periodic task %s for %s', task.name, dt.strftime('%H:%M'))
+            self._next_minute += 1
+
+    def minute_datetime(self, epoch_minute: int) -> datetime.datetime:
+        """A naive datetime in the chosen clock, as crontabs expect."""
+        ts = epoch_minute * 60
+        if self.use_utc:
+            return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).replace(tzinfo=None)
+        return datetime.datetime.fromtimestamp(ts)
+
+
+class SchedulerThread(threading.Thread):
+    """Runs :meth:`Scheduler.loop` every ``interval`` seconds until stopped."""
+
+    def __init__(self, scheduler: Scheduler, interval: float, fork_gate: threading.Lock,
+                 clock: Callable[[], float] = time.time):
+        super().__init__(name='huey-scheduler', daemon=True)
+        self.scheduler = scheduler
+        self.interval = interval
+        self.fork_gate = fork_gate
+        self.clock = clock
+        self._stop_event = threading.Event()
+        self._failing = False
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            with self.fork_gate:
+                self._tick()
+            self._stop_event.wait(self._pause())
+
+    def _pause(self) -> float:
+        # Wake at the minute boundary if it comes before the next tick, so
+        # periodic tasks start on time rather than up to `interval` late.
+        now = self.clock()
+        to_minute = 60 - (now % 60) + 0.01
+        base = self.interval * (5 if self._failing else 1)
+        return max(0.01, min(base, to_minute))
+
+    def _tick(self) -> None:
+        try:
+            self.scheduler.loop(self.clock())
+        except StorageError as exc:
+            if not self._failing:
+                logger.error('scheduler cannot reach storage: %s (will keep retrying)', exc)
+            self._failing = True
+            return
+        except Exception:
+            logger.exception('scheduler tick failed; continuing')
+            return
+        if self._failing:
+            logger.warning('scheduler reached storage again; resuming')
+        self._failing = False

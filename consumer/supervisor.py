@@ -1,0 +1,322 @@
+"""The supervisor: forks the workers, replaces the ones that die, runs the
+scheduler thread, renews leases, and acts on signals.
+
+Signal handlers only append the signal to a list; the main loop (``loop``)
+wakes on the signal wakeup fd and acts. Forks happen in the main thread while
+holding the scheduler's ``fork_gate``, with the handled signals blocked until
+the child has reset its handlers (the fork/signal race dramatiq's issue 441
+describes).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from consumer import exitcodes
+from consumer.logs import rotate_if_due
+from consumer.proctitle import set_title, supervisor_title
+from consumer.scheduler import Scheduler, SchedulerThread
+from consumer.worker import owner_id, worker_main
+from huey.exceptions import StorageError
+
+logger = logging.getLogger('huey.consumer.supervisor')
+
+HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)
+LOOP_WAIT = 0.2          # longest the main loop sleeps between checks
+BOOT_BACKOFF_MAX = 10.0  # seconds between restarts of a worker that keeps failing to start
+
+
+@dataclass
+class WorkerProcess:
+    """What the supervisor knows of one worker."""
+    number: int
+    pid: int
+    pipe: int
+    owner: str
+    started: float = field(default_factory=time.monotonic)
+    booted: bool = False
+    busy: bool = False
+    retiring: bool = False
+
+
+def describe_exit(status: int) -> str:
+    """Why a child ended, with a hint for the usual suspects."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        hint = {signal.SIGKILL: ' (out of memory? or killed by hand)',
+                signal.SIGSEGV: ' (a crash in a C extension?)'}.get(sig, '')
+        return 'killed by %s%s' % (name, hint)
+    code = os.WEXITSTATUS(status)
+    if code == exitcodes.WORKER_BOOT_ERROR:
+        return 'exited with code %d (failed to start: see its error above)' % code
+    return 'exited with code %d' % code
+
+
+class Supervisor:
+    def __init__(self, huey, config, log_handler=None):
+        self.huey = huey
+        self.config = config
+        self.log_handler = log_handler
+        self.pid = os.getpid()
+        self.pending_signals: List[int] = []
+        self.workers: Dict[int, WorkerProcess] = {}
+        self.free_numbers = list(range(1, config.workers + 1))
+        self.fork_gate = threading.Lock()
+        self.scheduler_thread: Optional[SchedulerThread] = None
+        self.boot_failures = 0
+        self.next_spawn_at = 0.0
+        self.stopping = False
+        self.exit_code = exitcodes.OK
+        self.last_renewal = time.monotonic()
+        self._wake_r, self._wake_w = os.pipe()
+        self._renew_failing = False
+
+    # -- lifecycle -------------------------------------------------------
+    def run(self) -> int:
+        self.install_signals()
+        set_title(supervisor_title(self.config.app_path, self.config.workers))
+        logger.info('starting %d workers for %s on %s', self.config.workers,
+                    self.config.app_path, self.huey.storage.describe())
+        self.start_scheduler()
+        try:
+            while not self.stopping:
+                self.loop()
+        finally:
+            self.stop_workers()
+        logger.info('consumer stopped')
+        return self.exit_code
+
+    def install_signals(self) -> None:
+        os.set_blocking(self._wake_w, False)
+        signal.set_wakeup_fd(self._wake_w)
+        for sig in HANDLED:
+            signal.signal(sig, self._record_signal)
+
+    def _record_signal(self, signum, frame) -> None:
+        self.pending_signals.append(signum)  # nothing else: the loop acts
+
+    def start_scheduler(self) -> None:
+        scheduler = Scheduler(self.huey, periodic=self.config.periodic,
+                              use_utc=self.config.use_utc)
+        self.scheduler_thread = SchedulerThread(scheduler, self.config.scheduler_interval,
+                                                self.fork_gate)
+        self.scheduler_thread.start()
+
+    # -- the main loop ---------------------------------------------------
+    def loop(self, wait: float = LOOP_WAIT) -> None:
+        self.wait_for_events(wait)
+        self.handle_signals()
+        self.reap()
+        if not self.stopping:
+            self.spawn_missing()
+            self.renew_leases()
+            rotate_if_due(self.log_handler)
+
+    def wait_for_events(self, wait: float) -> None:
+        pipes = [w.pipe for w in self.workers.values()]
+        ready, _, _ = select.select([self._wake_r] + pipes, [], [], wait)
+        for fd in ready:
+            if fd == self._wake_r:
+                _drain(fd)
+            else:
+                self.read_worker_pipe(fd)
+
+    def read_worker_pipe(self, fd: int) -> None:
+        worker = next((w for w in self.workers.values() if w.pipe == fd), None)
+        data = _drain(fd)
+        if worker is None:
+            return
+        for byte in data:
+            if byte == ord('R'):
+                worker.booted = True
+                self.boot_failures = 0
+            elif byte in (ord('B'), ord('I')):
+                worker.busy = byte == ord('B')
+
+    def handle_signals(self) -> None:
+        while self.pending_signals:
+            sig = self.pending_signals.pop(0)
+            if sig in (signal.SIGTERM, signal.SIGINT):
+                self.handle_stop(sig)
+            elif sig == signal.SIGHUP:
+                self.handle_hup()
+            # SIGCHLD needs no action here: reap() runs on every pass.
+
+    def handle_stop(self, sig: int) -> None:
+        if self.stopping:
+            return
+        logger.info('received %s: stopping gracefully (up to %ss for running tasks; '
+                    'send it again to stop at once)', signal.Signals(sig).name,
+                    self.config.graceful_timeout)
+        self.stopping = True
+
+    def handle_hup(self) -> None:
+        logger.info('received SIGHUP: restarting workers gracefully')
+        for worker in self.workers.values():
+            if not worker.retiring:
+                worker.retiring = True
+                _kill(worker.pid, signal.SIGTERM)
+
+    # -- workers -----------------------------------------------------------
+    def spawn_missing(self) -> None:
+        while self.free_numbers and time.monotonic() >= self.next_spawn_at:
+            self.spawn(self.free_numbers.pop(0))
+
+    def spawn(self, number: int) -> WorkerProcess:
+        read_fd, write_fd = os.pipe()
+        with self.fork_gate:
+            # Blocked until the child has replaced the supervisor's handlers:
+            # a signal in between must not run them in the child.
+            previous = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+            pid = os.fork()
+            if pid == 0:
+                self._become_worker(number, read_fd, write_fd, previous)
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        os.close(write_fd)
+        worker = WorkerProcess(number, pid, read_fd, owner_id(self.pid, pid))
+        self.workers[pid] = worker
+        logger.debug('started worker %d (pid %d)', number, pid)
+        return worker
+
+    def _become_worker(self, number, read_fd, write_fd, previous_mask) -> None:
+        os.close(read_fd)
+        for worker in self.workers.values():
+            os.close(worker.pipe)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        worker_main(self.huey, self.config, number, self.pid, write_fd)
+
+    def reap(self) -> None:
+        while self.workers:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            worker = self.workers.pop(pid, None)
+            if worker is not None:
+                self.worker_exited(worker, status)
+
+    def worker_exited(self, worker: WorkerProcess, status: int) -> None:
+        os.close(worker.pipe)
+        self.free_numbers.append(worker.number)
+        self.free_numbers.sort()
+        returned = self.release(worker)
+        expected = worker.retiring or self.stopping
+        level = logging.INFO if expected and os.WIFEXITED(status) else logging.WARNING
+        logger.log(level, 'worker %d (pid %d) %s%s', worker.number, worker.pid,
+                   describe_exit(status),
+                   '; returned %d of its messages to the queue' % returned if returned else '')
+        if not worker.booted and not worker.retiring and not self.stopping:
+            self.boot_failed(worker, status)
+
+    def boot_failed(self, worker: WorkerProcess, status: int) -> None:
+        self.boot_failures += 1
+        if self.boot_failures >= self.config.max_boot_failures:
+            logger.critical('workers failed to start %d times in a row (last: %s); '
+                            'stopping the consumer. Fix the error logged above (a '
+                            'startup hook, the storage connection) and start it again',
+                            self.boot_failures, describe_exit(status))
+            self.exit_code = exitcodes.WORKER_BOOT_ERROR
+            self.stopping = True
+            return
+        delay = min(0.5 * 2 ** (self.boot_failures - 1), BOOT_BACKOFF_MAX)
+        logger.warning('worker %d failed to start (%d in a row); next attempt in %.1fs',
+                       worker.number, self.boot_failures, delay)
+        self.next_spawn_at = time.monotonic() + delay
+
+    def release(self, worker: WorkerProcess) -> int:
+        """Return a dead worker's reservations to the queue at once."""
+        try:
+            return self.huey.storage.release_owner(worker.owner)
+        except StorageError as exc:
+            logger.error('cannot return the messages of worker %d now (%s); they come '
+                         'back when their lease runs out', worker.number, exc)
+            return 0
+
+    def renew_leases(self) -> None:
+        """Keep running tasks' messages ours while they run."""
+        now = time.monotonic()
+        if now - self.last_renewal < self.config.lease / 3:
+            return
+        self.last_renewal = now
+        try:
+            for worker in list(self.workers.values()):
+                self.huey.storage.renew(worker.owner, self.config.lease, time.time())
+        except StorageError as exc:
+            if not self._renew_failing:
+                logger.error('cannot renew leases: %s', exc)
+            self._renew_failing = True
+            return
+        self._renew_failing = False
+
+    # -- stopping ------------------------------------------------------------
+    def stop_workers(self) -> None:
+        """Stop the scheduler, let running tasks finish within the grace
+        period (a second TERM/INT cuts it short), then kill what is left and
+        return its messages."""
+        set_title(supervisor_title(self.config.app_path, self.config.workers, 'stopping'))
+        if self.scheduler_thread is not None:
+            self.scheduler_thread.stop()
+            self.scheduler_thread.join(5)
+        for worker in self.workers.values():
+            _kill(worker.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.config.graceful_timeout
+        while self.workers and time.monotonic() < deadline:
+            if self.second_stop_signal():
+                logger.warning('second stop signal: stopping running tasks now')
+                break
+            self.wait_for_events(LOOP_WAIT)
+            self.reap()
+            self.renew_leases()
+        if self.workers:
+            logger.warning('stopping %d workers that did not finish in time; their '
+                           'messages go back to the queue', len(self.workers))
+        for worker in self.workers.values():
+            _kill(worker.pid, signal.SIGKILL)
+        while self.workers:
+            pid, status = os.waitpid(-1, 0)
+            worker = self.workers.pop(pid, None)
+            if worker is not None:
+                self.worker_exited(worker, status)
+
+    def second_stop_signal(self) -> bool:
+        stop = (signal.SIGTERM, signal.SIGINT)
+        seen = any(sig in stop for sig in self.pending_signals)
+        self.pending_signals = [s for s in self.pending_signals if s not in stop]
+        return seen
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _drain(fd: int) -> bytes:
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except (BlockingIOError, InterruptedError):
+            break
+        if not data:
+            break
+        chunks.append(data)
+        if len(data) < 4096:
+            break
+    return b''.join(chunks)

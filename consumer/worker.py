@@ -1,0 +1,218 @@
+"""A worker process: reserve a message, run it, ack it; again.
+
+Forked by the supervisor with the registry already imported. It drops the
+connections it inherited, runs the app's startup hooks, reports ``ready`` on
+its pipe, then loops until asked to stop (SIGTERM) or its parent is gone.
+Messages about the worker's state go to the supervisor over that pipe, one
+byte each: ``R`` ready, ``B`` busy, ``I`` idle.
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import select
+import signal
+import sys
+import threading
+import time
+from typing import Optional
+
+from consumer import exitcodes
+from consumer.logs import setup_logging
+from consumer.proctitle import set_title, worker_title
+from huey.exceptions import StorageError
+
+logger = logging.getLogger('huey.consumer.worker')
+
+PR_SET_PDEATHSIG = 1
+BLOCKING_WAIT = 1.0  # seconds a blocking reserve waits before re-checking stop flags
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when the supervisor dies, so a
+    `kill -9` of the supervisor leaves no orphan. Elsewhere the loop's
+    parent check does it, between tasks."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+class TitleTicker(threading.Thread):
+    """Refreshes the busy title each second so `ps` shows how long the task
+    has run. Touches only the title; never logs, never locks."""
+
+    def __init__(self, number: int):
+        super().__init__(name='huey-title', daemon=True)
+        self.number = number
+        self.task_name: Optional[str] = None
+        self.started = 0.0
+        self.done = threading.Event()
+
+    def busy(self, task_name: str) -> None:
+        self.task_name, self.started = task_name, time.monotonic()
+        set_title(worker_title(self.number, task_name, 0.0))
+
+    def idle(self) -> None:
+        self.task_name = None
+        set_title(worker_title(self.number))
+
+    def run(self) -> None:
+        while not self.done.wait(1.0):
+            name = self.task_name
+            if name is not None:
+                set_title(worker_title(self.number, name, time.monotonic() - self.started))
+
+
+class Worker:
+    def __init__(self, huey, config, number: int, supervisor_pid: int, pipe_fd: int):
+        self.huey = huey
+        self.config = config
+        self.number = number
+        self.supervisor_pid = supervisor_pid
+        self.pipe_fd = pipe_fd
+        self.owner = owner_id(supervisor_pid, os.getpid())
+        self.stop_requested = False
+        self._wake_r, self._wake_w = os.pipe()
+        self._poll_delay = config.delay
+        self._storage_down_since: Optional[float] = None
+        self.ticker = TitleTicker(number)
+
+    # -- lifecycle ---------------------------------------------------------
+    def run(self) -> int:
+        """The whole life of the process; returns its exit code."""
+        try:
+            self.initialize()
+        except Exception:
+            logger.exception('worker %d failed to start', self.number)
+            return exitcodes.WORKER_BOOT_ERROR
+        self.tell(b'R')
+        logger.info('worker %d started', self.number)
+        try:
+            while not self.stop_requested and self.parent_alive():
+                self.loop()
+        finally:
+            self.shutdown()
+        return exitcodes.OK
+
+    def initialize(self) -> None:
+        die_with_parent()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, self._on_term)
+        os.set_blocking(self._wake_w, False)
+        signal.set_wakeup_fd(self._wake_w)
+        set_title(worker_title(self.number))
+        setup_logging(self.config, 'worker-%d' % self.number, owner_of_file=False)
+        self.huey.close()  # never share the parent's sockets or sqlite handles
+        self.huey.run_startup_hooks()
+        self.ticker.start()
+
+    def _on_term(self, signum, frame) -> None:
+        self.stop_requested = True
+
+    def shutdown(self) -> None:
+        self.ticker.done.set()
+        self.huey.run_shutdown_hooks()
+        logger.info('worker %d stopped', self.number)
+
+    def parent_alive(self) -> bool:
+        return os.getppid() == self.supervisor_pid
+
+    def tell(self, state: bytes) -> None:
+        try:
+            os.write(self.pipe_fd, state)
+        except OSError:
+            pass  # the supervisor is gone; the parent check ends the loop
+
+    # -- the loop --------------------------------------------------------
+    def loop(self) -> None:
+        """Reserve one message and run it, or wait for one."""
+        try:
+            reservation = self.huey.reserve(self.owner, self.config.lease,
+                                            timeout=self._reserve_timeout())
+        except StorageError as exc:
+            self._storage_failed(exc)
+            return
+        self._storage_ok()
+        if reservation is None:
+            self._idle_wait()
+            return
+        self._poll_delay = self.config.delay
+        self.run_reservation(reservation)
+
+    def _reserve_timeout(self) -> float:
+        return BLOCKING_WAIT if self.huey.storage.blocking else 0
+
+    def run_reservation(self, reservation) -> None:
+        self.tell(b'B')
+        try:
+            outcome = self.huey.process(reservation, self.config.max_deliveries,
+                                        on_start=self._started)
+        except StorageError as exc:
+            # The task ran but its result or ack did not reach storage; the
+            # lease will return the message, so it runs again (at least once).
+            logger.error('lost contact with storage finishing %s: %s',
+                         self.ticker.task_name, exc)
+            outcome = None
+        finally:
+            self.ticker.idle()
+            self.tell(b'I')
+        if outcome is not None:
+            logger.debug('%s %s in %.3fs', outcome.status, reservation.token, outcome.duration)
+
+    def _started(self, task) -> None:
+        logger.debug('running %s', task)
+        self.ticker.busy(task.name)
+
+    def _idle_wait(self) -> None:
+        if self.huey.storage.blocking:
+            return  # the reserve call already waited
+        self.sleep(self._poll_delay)
+        self._poll_delay = min(self._poll_delay * self.config.backoff, self.config.max_delay)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once on a signal (its byte lands on the wakeup fd)."""
+        ready, _, _ = select.select([self._wake_r], [], [], seconds)
+        if ready:
+            try:
+                os.read(self._wake_r, 64)
+            except BlockingIOError:
+                pass
+
+    def _storage_failed(self, exc: StorageError) -> None:
+        if self._storage_down_since is None:
+            self._storage_down_since = time.monotonic()
+            self._poll_delay = self.config.delay
+            logger.error('worker %d cannot reach storage: %s (retrying with back-off)',
+                         self.number, exc)
+        self.sleep(self._poll_delay)
+        self._poll_delay = min(max(self._poll_delay, 0.1) * 2, self.config.max_delay)
+
+    def _storage_ok(self) -> None:
+        if self._storage_down_since is not None:
+            logger.warning('worker %d reached storage again after %.1fs', self.number,
+                           time.monotonic() - self._storage_down_since)
+            self._storage_down_since = None
+            self._poll_delay = self.config.delay
+
+
+def owner_id(supervisor_pid: int, worker_pid: int) -> str:
+    """Who holds a reservation: unique per worker process across machines."""
+    return '%s:%d:%d' % (os.uname().nodename, supervisor_pid, worker_pid)
+
+
+def worker_main(huey, config, number: int, supervisor_pid: int, pipe_fd: int) -> None:
+    """Entry point in the forked child; never returns."""
+    code = exitcodes.ERROR
+    try:
+        code = Worker(huey, config, number, supervisor_pid, pipe_fd).run()
+    except BaseException:
+        logger.exception('worker %d crashed', number)
+    finally:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
