@@ -206,6 +206,9 @@ class RedisStorage(Storage):
     def describe(self) -> str:
         return '%s %r at %s' % (type(self).__name__, self.name, self._where)
 
+    def describe_server(self) -> str:
+        return 'redis %s' % self._where
+
     @contextmanager
     def _errors(self):
         """Turn redis-py errors into huey's, keeping the original as cause."""

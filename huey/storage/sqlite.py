@@ -143,6 +143,9 @@ class SqliteStorage(Storage):
         # and WAL bookkeeping copied from the parent, which still uses it.
         self._orphans: List[sqlite3.Connection] = []
 
+    def describe_server(self) -> str:
+        return 'sqlite %s' % os.path.abspath(self.filename)
+
     def describe(self) -> str:
         return '%s %r in %s' % (type(self).__name__, self.name,
                                 os.path.abspath(self.filename))
