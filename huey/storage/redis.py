@@ -109,6 +109,11 @@ class RedisStorage(Storage):
     ``db``/``password``. ``socket_timeout`` and ``connection_kwargs`` go to
     the client this storage builds (not to one you pass in).
 
+    ``socket_timeout`` (default 10 s) and ``socket_connect_timeout`` (5 s)
+    bound every call, so an unreachable or hung server raises
+    :class:`StorageUnavailable` instead of hanging. To wait out short outages
+    instead, pass ``retry=redis.retry.Retry(backoff, retries)``.
+
     Unless you pass ``retry=``, the client makes no retries of its own: a
     retried script may already have run (a duplicate enqueue, a reservation
     nobody holds), and callers already retry :class:`StorageUnavailable`.
@@ -120,7 +125,7 @@ class RedisStorage(Storage):
                  port: int = 6379, db: int = 0, password: Optional[str] = None,
                  connection_pool: Optional[redis.ConnectionPool] = None,
                  client: Optional[redis.Redis] = None,
-                 socket_timeout: Optional[float] = None, **connection_kwargs):
+                 socket_timeout: Optional[float] = 10.0, **connection_kwargs):
         super().__init__(name)
         self.prefix = 'huey.%s.' % name
         self._keys = [self.prefix + suffix for suffix in _KEYS]
@@ -128,6 +133,9 @@ class RedisStorage(Storage):
         self._user_pool = connection_pool
         self._url = url
         connection_kwargs.setdefault('retry', Retry(NoBackoff(), 0))
+        # Bounded by default: during an outage a producer's call raises
+        # StorageUnavailable within seconds instead of hanging on a dead socket.
+        connection_kwargs.setdefault('socket_connect_timeout', 5.0)
         self._client_kwargs = dict(host=host, port=port, db=db, password=password,
                                    socket_timeout=socket_timeout, **connection_kwargs)
         self._lock = threading.Lock()
