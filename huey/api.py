@@ -59,7 +59,7 @@ class Huey:
         if self.storage is None:
             raise ConfigurationError('Huey() needs a queue, e.g. RedisBlockingQueue("name")')
         self.result_storage = _storage_of(result_store, 'result_store')
-        self._check_schedule(_storage_of(schedule, 'schedule'))
+        self._adopt_schedule(schedule)
         self.name = name or self.storage.name
         self.store_none = store_none
         self.events = events
@@ -72,14 +72,21 @@ class Huey:
             self.signals.connect(self._emit_event)
         self.immediate = always_eager
 
-    def _check_schedule(self, schedule: Optional[Storage]) -> None:
+    def _adopt_schedule(self, schedule_arg) -> None:
+        """Delayed tasks live with the queue so that moving a due one into the
+        queue is one atomic step; a seed-era schedule object must therefore
+        sit on the queue's server, and becomes a view of the queue's schedule."""
+        schedule = _storage_of(schedule_arg, 'schedule')
         if schedule is None or schedule is self.storage:
             return
-        if type(schedule) is not type(self.storage) or schedule.describe_server() != self.storage.describe_server():
+        if (type(schedule) is not type(self.storage)
+                or schedule.describe_server() != self.storage.describe_server()):
             raise ConfigurationError(
                 'the schedule (%s) must use the same server as the queue (%s): '
                 'delayed tasks are moved into the queue atomically' %
                 (schedule.describe(), self.storage.describe()))
+        if hasattr(schedule_arg, 'storage'):
+            schedule_arg.storage = self.storage  # len(schedule) counts what is scheduled
 
     def __repr__(self):
         return '<Huey %r on %s>' % (self.name, self.storage.describe())

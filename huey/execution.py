@@ -61,7 +61,9 @@ def _run(huey, task, now: float) -> Outcome:
         exc = e
         logger.warning('task %s not run: %s', task, e)
         huey.signals.send(S.SIGNAL_LOCKED, task)
-        outcome = _fail(huey, task, e, now, log=False)
+        # Reported as locked (signal sent above), not also as an error; the
+        # error result is still stored so a waiting get() learns it did not run.
+        outcome = _fail(huey, task, e, now, log=False, final=S.SIGNAL_LOCKED)
     except RetryTask as e:
         exc = e
         # Asking for a retry is honoured even with no retries left (as in huey).
@@ -111,7 +113,8 @@ def _store_value(huey, task, value) -> None:
     huey.put_result(task.id, value)
 
 
-def _fail(huey, task, exc, now, log, eta=None, delay=None) -> Outcome:
+def _fail(huey, task, exc, now, log, eta=None, delay=None,
+          final=S.SIGNAL_ERROR) -> Outcome:
     tb = traceback.format_exc()
     if log:
         logger.error('task %s failed (%d retries left)\n%s', task, task.retries, tb.rstrip())
@@ -119,12 +122,13 @@ def _fail(huey, task, exc, now, log, eta=None, delay=None) -> Outcome:
         _retry(huey, task, now, eta, delay)
         return Outcome(S.SIGNAL_RETRYING, exc)
     huey.put_result(task.id, ErrorResult(error_metadata(task, exc, tb)))
-    huey.signals.send(S.SIGNAL_ERROR, task, exc)
+    if final == S.SIGNAL_ERROR:
+        huey.signals.send(S.SIGNAL_ERROR, task, exc)
     if task.on_error is not None:
         follower = task.on_error
         follower.extend_data((huey.exception_for(task, exc, tb),))
         huey.enqueue(follower)
-    return Outcome(S.SIGNAL_ERROR, exc)
+    return Outcome(final, exc)
 
 
 def _cancel(huey, task, exc: CancelExecution, now: float) -> Outcome:

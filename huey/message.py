@@ -47,7 +47,24 @@ class Message:
         for link in ('on_complete', 'on_error'):
             if data.get(link) is not None:
                 data[link] = cls.from_dict(data[link])
-        return cls(**data)
+        message = cls(**data)
+        message._check_types()
+        return message
+
+    def _check_types(self) -> None:
+        """TypeError naming the first field of the wrong type: such a message
+        must become a dead letter, not crash the worker that builds its task."""
+        for name, kinds in _FIELD_TYPES:
+            value = getattr(self, name)
+            if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+                raise TypeError('field %r is %r, of type %s' % (name, value, type(value).__name__))
+
+
+_NUMBER = (int, float)
+_FIELD_TYPES = (('id', (str, int)), ('name', (str,)), ('args', (tuple, list)),
+                ('kwargs', (dict,)), ('eta', _NUMBER + (type(None),)),
+                ('retries', _NUMBER), ('retry_delay', _NUMBER), ('priority', _NUMBER),
+                ('expires', _NUMBER + (type(None),)))
 
 
 def serialize(message: Message) -> bytes:
@@ -64,7 +81,10 @@ def serialize(message: Message) -> bytes:
 
 def deserialize(data: bytes) -> Message:
     """bytes -> Message, or MessageDecodeError saying why not."""
-    if not isinstance(data, (bytes, bytearray)) or not data.startswith(MAGIC):
+    if not isinstance(data, (bytes, bytearray)):
+        raise MessageDecodeError('not a huey message: expected bytes, got %s'
+                                 % type(data).__name__)
+    if not data.startswith(MAGIC):
         raise MessageDecodeError(
             'not a huey message (starts with %r): it was not written by huey\'s '
             'serializer; look at who else writes to this queue' % (bytes(data[:12]),))

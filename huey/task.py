@@ -190,4 +190,7 @@ class PeriodicTaskWrapper(TaskWrapper):
 
     def s(self, *args, **kwargs) -> Task:
         # Periodic tasks take no arguments: the scheduler calls them bare.
+        if args or kwargs:
+            raise TypeError('periodic task %s takes no arguments, got args=%r kwargs=%r'
+                            % (self.name, args, kwargs))
         return self.task_class((), {})
