@@ -120,6 +120,24 @@ def _limit(limit: Optional[int]) -> int:
     return -1 if limit is None else max(int(limit), 0)  # -1: no limit in SQLite
 
 
+class _Handle:
+    """One thread's connection. Closed when dropped (its thread ended, or the
+    storage went away) in the process that opened it, so threads that never
+    call close() leave no "unclosed database" behind; in a forked child it is
+    parked in ``orphans`` instead, never closed (see ``_orphans``)."""
+
+    __slots__ = ('conn', 'pid', 'orphans')
+
+    def __init__(self, conn: sqlite3.Connection, orphans: list):
+        self.conn, self.pid, self.orphans = conn, os.getpid(), orphans
+
+    def __del__(self):
+        if self.pid == os.getpid():
+            self.conn.close()
+        else:
+            self.orphans.append(self.conn)
+
+
 class SqliteStorage(Storage):
     """Messages, schedule, key/value data and dead letters in one SQLite file.
 
@@ -153,16 +171,12 @@ class SqliteStorage(Storage):
     # -- connections ---------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
         """This thread's connection in this process, opened on first use."""
-        local = self._local
-        conn = getattr(local, 'conn', None)
-        if conn is not None and local.pid == os.getpid():
-            return conn
-        if conn is not None:
-            self._orphans.append(conn)  # the parent's, copied by fork
-        local.conn = None  # so a failed open does not orphan it twice
-        local.conn = self._open()
-        local.pid = os.getpid()
-        return local.conn
+        handle = getattr(self._local, 'handle', None)
+        if handle is not None and handle.pid == os.getpid():
+            return handle.conn
+        self._local.handle = None  # a parent's handle parks its conn as it goes
+        self._local.handle = _Handle(self._open(), self._orphans)
+        return self._local.handle.conn
 
     def _open(self) -> sqlite3.Connection:
         kwargs = dict(self._connect_kwargs, timeout=self.timeout, isolation_level=None)
@@ -205,14 +219,7 @@ class SqliteStorage(Storage):
         return None
 
     def close(self) -> None:
-        conn = getattr(self._local, 'conn', None)
-        self._local.conn = None
-        if conn is None:
-            return
-        if self._local.pid == os.getpid():
-            conn.close()
-        else:
-            self._orphans.append(conn)
+        self._local.handle = None  # the handle closes or parks its connection
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
