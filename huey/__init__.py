@@ -10,8 +10,8 @@
 from huey.api import Huey
 from huey.crontab import crontab
 from huey.exceptions import (CancelExecution, ConfigurationError, DataStoreTimeout,
-                             HueyException, QueueException, RetryTask, TaskException,
-                             TaskLockedException)
+                             HueyException, QueueException, ResultTimeout, RetryTask,
+                             TaskException, TaskLockedException)
 from huey.flavors import MemoryHuey, RedisHuey, SqliteHuey
 from huey.result import Result, ResultGroup
 from huey.task import Task, TaskWrapper
@@ -20,5 +20,5 @@ __version__ = '0.1.0'
 
 __all__ = ['Huey', 'RedisHuey', 'SqliteHuey', 'MemoryHuey', 'crontab', 'Result',
            'ResultGroup', 'Task', 'TaskWrapper', 'HueyException', 'QueueException',
-           'DataStoreTimeout', 'TaskException', 'TaskLockedException', 'RetryTask',
+           'DataStoreTimeout', 'ResultTimeout', 'TaskException', 'TaskLockedException', 'RetryTask',
            'CancelExecution', 'ConfigurationError']

@@ -7,10 +7,13 @@ which ``consumer/`` drives. It starts no process and owns no thread.
 """
 from __future__ import annotations
 
+import copy
 import datetime
 import logging
+import os
 import pickle
 import time
+import uuid
 from typing import Callable, Iterable, List, Optional
 
 from huey import signals as S
@@ -68,6 +71,8 @@ class Huey:
         self._pre_execute, self._post_execute = {}, {}
         self._startup, self._shutdown = [], []
         self._saved_storage = None
+        self.lock_names = set()   # every lock_task() name, so locks can be flushed
+        self.worker_owner = None  # set in a consumer worker: locks record who holds them
         if events is not None:
             self.signals.connect(self._emit_event)
         self.immediate = always_eager
@@ -163,7 +168,22 @@ class Huey:
         return decorator
 
     def lock_task(self, name: str) -> TaskLock:
+        self.lock_names.add(name)
         return TaskLock(self, name)
+
+    def lock_holder(self) -> str:
+        """What a lock taken here records as its holder."""
+        return self.worker_owner or '%s:%d' % (os.uname().nodename, os.getpid())
+
+    def release_locks_of(self, owner: str) -> List[str]:
+        """Free the locks a dead worker held; the supervisor calls this."""
+        freed = []
+        for name in sorted(self.lock_names):
+            lock = TaskLock(self, name)
+            if self.storage.peek_data(lock.key) == owner.encode():
+                lock.release()
+                freed.append(name)
+        return freed
 
     def is_locked(self, name: str) -> bool:
         return TaskLock(self, name).is_locked()
@@ -216,10 +236,13 @@ class Huey:
 
     def reschedule(self, task: Task, eta=None, delay=None):
         """Revoke this instance and enqueue a copy to run at a new time."""
+        if task.name is None:
+            raise ConfigurationError('cannot reschedule task %s: this handle knows only its '
+                                     'id; reschedule the Result the call returned' % task.id)
         self.revoke_by_id(task.id)
-        again = type(task)(task.args, task.kwargs, eta=resolve_eta(eta, delay),
-                           retries=task.retries, retry_delay=task.retry_delay,
-                           priority=task.priority)
+        again = copy.copy(task)  # keeps arguments, expiry, retries and pipeline links
+        again.id = str(uuid.uuid4())
+        again.eta = resolve_eta(eta, delay)
         return self.enqueue(again)
 
     # -- results -------------------------------------------------------
@@ -396,7 +419,8 @@ class Huey:
             self.result_storage.flush_all()
 
     def flush_locks(self, *names: str) -> List[str]:
-        return [n for n in names if TaskLock(self, n).release()]
+        """Release the named locks (all known ones when none are named)."""
+        return [n for n in (names or sorted(self.lock_names)) if TaskLock(self, n).release()]
 
     # -- dead letters --------------------------------------------------
     def dead_letters(self):

@@ -60,7 +60,8 @@ class TaskLockedException(HueyException):
 
 
 class ResultTimeout(DataStoreTimeout):
-    """Alias kept for today's huey users."""
+    """What a blocking ``get()`` raises on timeout: today's huey name, and a
+    ``DataStoreTimeout`` as the seed had it, so either ``except`` catches it."""
 
 
 class RetryTask(Exception):

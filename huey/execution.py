@@ -48,6 +48,10 @@ def execute(huey, task, now: Optional[float] = None) -> Outcome:
         huey.run_pre_execute(task)
     except CancelExecution as exc:
         return _cancel(huey, task, exc, now)
+    except Exception as exc:
+        # A failing hook fails this task (retries apply), never the worker.
+        logger.error('pre-execute hook failed for %s', task)
+        return _fail(huey, task, exc, now, log=True)
     return _run(huey, task, now)
 
 
@@ -84,10 +88,12 @@ def _run(huey, task, now: float) -> Outcome:
 
 def _complete(huey, task, value, now: float) -> Outcome:
     try:
-        _store_value(huey, task, value)
+        data = _encode_value(huey, value)
     except Exception as exc:
         # A result that cannot be pickled fails the task with a clear error
         # rather than killing the worker or leaving get() waiting forever.
+        # (Only encoding is guarded: a storage outage while storing must
+        # propagate, so the message runs again instead of a false failure.)
         text = ('result of type %s could not be stored (%s: %s); return plain data'
                 % (type(value).__name__, type(exc).__name__, exc))
         metadata = error_metadata(task, exc, traceback.format_exc())
@@ -96,6 +102,7 @@ def _complete(huey, task, value, now: float) -> Outcome:
         logger.error('task %s: %s', task, text)
         huey.signals.send(S.SIGNAL_ERROR, task, exc)
         return Outcome(S.SIGNAL_ERROR, exc)
+    _store_encoded(huey, task, value, data)
     huey.signals.send(S.SIGNAL_COMPLETE, task)
     if task.on_complete is not None:
         follower = task.on_complete
@@ -104,13 +111,21 @@ def _complete(huey, task, value, now: float) -> Outcome:
     return Outcome(S.SIGNAL_COMPLETE, value)
 
 
-def _store_value(huey, task, value) -> None:
+def _encode_value(huey, value) -> Optional[bytes]:
     if huey.result_storage is None:
+        return None
+    if value is None and not huey.store_none:
+        return encode_result(NoneResult())
+    return encode_result(value)
+
+
+def _store_encoded(huey, task, value, data: Optional[bytes]) -> None:
+    if data is None:
         return
     if value is None and not huey.store_none:
-        huey.result_storage.put_if_empty(task.id, encode_result(NoneResult()), NONE_RESULT_TTL)
-        return
-    huey.put_result(task.id, value)
+        huey.result_storage.put_if_empty(task.id, data, NONE_RESULT_TTL)
+    else:
+        huey.result_storage.put_data(task.id, data)
 
 
 def _fail(huey, task, exc, now, log, eta=None, delay=None,

@@ -11,7 +11,8 @@ class TaskLock:
 
     Taking a held lock raises :class:`TaskLockedException`; inside a task the
     worker reports it with the ``locked`` signal and does not retry unless
-    the task has retries left.
+    the task has retries left. The lock records its holder (the worker), so
+    when a worker dies holding one, the supervisor frees it.
     """
 
     def __init__(self, huey, name: str):
@@ -23,7 +24,8 @@ class TaskLock:
         return self.huey.storage.has_data_for_key(self.key)
 
     def acquire(self) -> None:
-        if not self.huey.storage.put_if_empty(self.key, b'1'):
+        holder = self.huey.lock_holder().encode()
+        if not self.huey.storage.put_if_empty(self.key, holder):
             raise TaskLockedException('unable to take lock %r: it is held' % self.name)
 
     def release(self) -> bool:

@@ -5,7 +5,7 @@ import pickle
 import time
 from typing import Any, List, Optional
 
-from huey.exceptions import DataStoreTimeout, TaskException
+from huey.exceptions import DataStoreTimeout, ResultTimeout, TaskException
 
 _MISSING = object()
 
@@ -67,7 +67,7 @@ class Result:
                 if deadline is not None and time.monotonic() >= deadline:
                     if revoke_on_timeout:
                         self.revoke()
-                    raise DataStoreTimeout(
+                    raise ResultTimeout(
                         'no result for task %s (%s) after %ss' % (self.task.name, self.id, timeout))
                 pause = delay if deadline is None else min(delay, max(deadline - time.monotonic(), 0))
                 time.sleep(pause)

@@ -1,0 +1,88 @@
+"""Edges of running a task: failing hooks, storage failing mid-finish,
+timeouts, rescheduling, locks of dead workers."""
+import pytest
+
+from huey import ResultTimeout, signals as S
+from huey.exceptions import DataStoreTimeout, StorageUnavailable
+from tests.helpers import run_pending
+
+
+def test_failing_pre_execute_hook_fails_the_task_not_the_worker(huey):
+    @huey.task(retries=1)
+    def work():
+        return 'ran'
+
+    @huey.pre_execute()
+    def broken(task):
+        raise RuntimeError('hook broke')
+
+    result = work()
+    outcomes = run_pending(huey)
+    assert [o.status for o in outcomes] == [S.SIGNAL_RETRYING, S.SIGNAL_ERROR]
+    with pytest.raises(Exception, match='hook broke'):
+        result.get()
+
+
+def test_storage_outage_while_storing_a_result_propagates(huey, monkeypatch):
+    """Not a false "could not be stored" failure: the error reaches the
+    worker, which leaves the message reserved to run again."""
+    @huey.task()
+    def work():
+        return 'fine'
+
+    result = work()
+    reservation = huey.reserve('w', 60)
+
+    def down(*args):
+        raise StorageUnavailable('redis down (test)')
+    monkeypatch.setattr(huey.result_storage, 'put_data', down)
+    with pytest.raises(StorageUnavailable):
+        huey.process(reservation)
+    monkeypatch.undo()
+    assert huey.storage.reserved_size() == 1  # not acked: it will run again
+    assert huey.storage.requeue(reservation.token)
+    run_pending(huey)
+    assert result.get() == 'fine'
+
+
+def test_result_timeout_is_caught_by_both_names(huey):
+    @huey.task()
+    def never():
+        pass
+    result = never()
+    with pytest.raises(ResultTimeout):
+        result.get(blocking=True, timeout=0.1)
+    with pytest.raises(DataStoreTimeout):
+        result.get(blocking=True, timeout=0.1)
+
+
+def test_reschedule_keeps_arguments_expiry_and_pipeline(huey):
+    @huey.task()
+    def add(a, b):
+        return a + b
+
+    first = huey.enqueue(add.s(1, 2).then(add, 10))[0]
+    moved = first.reschedule(delay=60)
+    assert huey.is_revoked(first.id)
+    [task] = huey.scheduled()
+    assert task.args == (1, 2) and task.on_complete is not None and task.id != first.id
+    assert moved[0].id == task.id
+
+
+def test_lock_records_its_holder_and_dead_workers_locks_are_freed(huey):
+    lock = huey.lock_task('exclusive')
+    huey.worker_owner = 'host:1:2'
+    lock.acquire()
+    assert huey.storage.peek_data(lock.key) == b'host:1:2'
+    assert huey.release_locks_of('host:1:999') == []
+    assert lock.is_locked()
+    assert huey.release_locks_of('host:1:2') == ['exclusive']
+    assert not lock.is_locked()
+
+
+def test_flush_locks_without_names_flushes_every_known_lock(huey):
+    a, b = huey.lock_task('a'), huey.lock_task('b')
+    a.acquire()
+    b.acquire()
+    assert huey.flush_locks() == ['a', 'b']
+    assert not a.is_locked() and not b.is_locked()
