@@ -64,5 +64,6 @@ def rotate_if_due(handler: Optional[logging.Handler]) -> None:
     and the rotating handler only checks the size when its own process logs."""
     if isinstance(handler, logging.handlers.RotatingFileHandler):
         probe = logging.LogRecord('huey', logging.INFO, __file__, 0, '', (), None)
+        probe.role = 'supervisor'  # shouldRollover formats it, without the filters
         if handler.shouldRollover(probe):
             handler.doRollover()

@@ -73,6 +73,7 @@ class Supervisor:
         self.boot_failures = 0
         self.next_spawn_at = 0.0
         self.stopping = False
+        self.stop_at_once = False
         self.exit_code = exitcodes.OK
         self.last_renewal = time.monotonic()
         self._wake_r, self._wake_w = os.pipe()
@@ -151,6 +152,9 @@ class Supervisor:
 
     def handle_stop(self, sig: int) -> None:
         if self.stopping:
+            # A second TERM/INT handled in the same pass as the first (both
+            # arrived before the loop woke): stop_workers must still see it.
+            self.stop_at_once = True
             return
         logger.info('received %s: stopping gracefully (up to %ss for running tasks; '
                     'send it again to stop at once)', signal.Signals(sig).name,
@@ -295,7 +299,7 @@ class Supervisor:
 
     def second_stop_signal(self) -> bool:
         stop = (signal.SIGTERM, signal.SIGINT)
-        seen = any(sig in stop for sig in self.pending_signals)
+        seen = self.stop_at_once or any(sig in stop for sig in self.pending_signals)
         self.pending_signals = [s for s in self.pending_signals if s not in stop]
         return seen
 

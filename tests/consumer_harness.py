@@ -31,6 +31,7 @@ import pytest
 from tests.helpers import wait_for
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(REPO, 'scripts', 'huey_consumer.py')
 
 APP_SOURCE = textwrap.dedent('''\
     """Test app for the consumer tests (written by tests/consumer_harness.py)."""
@@ -145,7 +146,7 @@ class Consumer:
 
     def __init__(self, cwd, args: Sequence[str], env: Dict[str, str], log_path: str,
                  python: str = sys.executable, app_path: str = 'app.huey',
-                 split_stdout: bool = False):
+                 split_stdout: bool = False, script: bool = False):
         self.cwd = str(cwd)
         self.args = [app_path] + list(args)
         self.log_path = log_path
@@ -154,8 +155,10 @@ class Consumer:
         self._log = open(log_path, 'wb')
         self._stdout = open(self.stdout_path, 'wb') if split_stdout else self._log
         self.started_at = time.monotonic()
+        # ``python -m consumer``, or the installed-style script.
+        command = [python, SCRIPT] if script else [python, '-m', 'consumer']
         self.proc = subprocess.Popen(
-            [python, '-m', 'consumer'] + self.args, cwd=self.cwd, env=env,
+            command + self.args, cwd=self.cwd, env=env,
             stdin=subprocess.DEVNULL, stdout=self._stdout, stderr=self._log,
             start_new_session=True)
         self.pid = self.proc.pid
@@ -291,14 +294,15 @@ class ConsumerFactory:
 
     def __call__(self, *args: str, backend: str = 'redis', periodic: bool = False,
                  env: Optional[Dict[str, str]] = None, python: Optional[str] = None,
-                 app_path: str = 'app.huey', split_stdout: bool = False) -> Consumer:
+                 app_path: str = 'app.huey', split_stdout: bool = False,
+                 script: bool = False) -> Consumer:
         """Start ``python -m consumer app.huey *args``; without ``periodic``
         it gets ``-n`` so no periodic task lands in a test's queue."""
         args = list(args) + ([] if periodic else ['-n'])
         log_path = os.path.join(str(self.directory), 'consumer-%d.log' % len(self.started))
         consumer = Consumer(self.directory, args, self.env(backend, env), log_path,
                             python=python or sys.executable, app_path=app_path,
-                            split_stdout=split_stdout)
+                            split_stdout=split_stdout, script=script)
         self.started.append(consumer)
         return consumer
 
