@@ -56,6 +56,8 @@ def describe_exit(status: int) -> str:
     code = os.WEXITSTATUS(status)
     if code == exitcodes.WORKER_BOOT_ERROR:
         return 'exited with code %d (failed to start: see its error above)' % code
+    if code == exitcodes.STORAGE_LOST:
+        return 'exited with code %d (lost storage finishing a task, which runs again)' % code
     return 'exited with code %d' % code
 
 
@@ -243,8 +245,12 @@ class Supervisor:
         self.next_spawn_at = time.monotonic() + delay
 
     def release(self, worker: WorkerProcess) -> int:
-        """Return a dead worker's reservations to the queue at once."""
+        """Return a dead worker's reservations to the queue at once, and free
+        the task locks it held."""
         try:
+            freed = self.huey.release_locks_of(worker.owner)
+            if freed:
+                logger.warning('freed locks %s held by worker %d', ', '.join(freed), worker.number)
             return self.huey.storage.release_owner(worker.owner)
         except StorageError as exc:
             logger.error('cannot return the messages of worker %d now (%s); they come '

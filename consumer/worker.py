@@ -75,6 +75,8 @@ class Worker:
         self.pipe_fd = pipe_fd
         self.owner = owner_id(supervisor_pid, os.getpid())
         self.stop_requested = False
+        self.exit_code = exitcodes.OK
+        self.current_task = None
         self._wake_r, self._wake_w = os.pipe()
         self._poll_delay = config.delay
         self._storage_down_since: Optional[float] = None
@@ -95,7 +97,7 @@ class Worker:
                 self.loop()
         finally:
             self.shutdown()
-        return exitcodes.OK
+        return self.exit_code
 
     def initialize(self) -> None:
         die_with_parent()
@@ -107,6 +109,7 @@ class Worker:
         set_title(worker_title(self.number))
         setup_logging(self.config, 'worker-%d' % self.number, owner_of_file=False)
         self.huey.close()  # never share the parent's sockets or sqlite handles
+        self.huey.worker_owner = self.owner  # locks taken here name this worker
         self.huey.run_startup_hooks()
         self.ticker.start()
 
@@ -140,8 +143,18 @@ class Worker:
         if reservation is None:
             self._idle_wait()
             return
+        if self.stop_requested:
+            self.hand_back(reservation)
+            return
         self._poll_delay = self.config.delay
         self.run_reservation(reservation)
+
+    def hand_back(self, reservation) -> None:
+        """Asked to stop while a blocking reserve waited: take no new work."""
+        try:
+            self.huey.storage.requeue(reservation.token)
+        except StorageError:
+            pass  # the supervisor returns it when this worker has exited
 
     def _reserve_timeout(self) -> float:
         return BLOCKING_WAIT if self.huey.storage.blocking else 0
@@ -152,19 +165,25 @@ class Worker:
             outcome = self.huey.process(reservation, self.config.max_deliveries,
                                         on_start=self._started)
         except StorageError as exc:
-            # The task ran but its result or ack did not reach storage; the
-            # lease will return the message, so it runs again (at least once).
-            logger.error('lost contact with storage finishing %s: %s',
-                         self.ticker.task_name, exc)
+            # Its result or ack did not reach storage. The supervisor keeps
+            # renewing a live worker's leases, so exit: the supervisor then
+            # returns the message (or its lease runs out) and it runs again.
+            logger.error('lost contact with storage finishing %s: %s; exiting so '
+                         'its message runs again', self.current_task, exc)
+            self.exit_code = exitcodes.STORAGE_LOST
+            self.stop_requested = True
             outcome = None
         finally:
             self.ticker.idle()
             self.tell(b'I')
         if outcome is not None:
-            logger.debug('%s %s in %.3fs', outcome.status, reservation.token, outcome.duration)
+            logger.debug('%s %s in %.3fs', self.current_task or 'message', outcome.status,
+                         outcome.duration)
+        self.current_task = None
 
     def _started(self, task) -> None:
         logger.debug('running %s', task)
+        self.current_task = task
         self.ticker.busy(task.name)
 
     def _idle_wait(self) -> None:

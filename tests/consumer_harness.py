@@ -76,6 +76,14 @@ APP_SOURCE = textwrap.dedent('''\
 
 
     @huey.task()
+    @huey.lock_task('exclusive')
+    def locked_slow(seconds, marker='locked'):
+        _record(marker + '.start')
+        time.sleep(seconds)
+        _record(marker + '.end')
+
+
+    @huey.task()
     def die():
         """A poison task: kills its own worker."""
         os.kill(os.getpid(), signal.SIGKILL)
@@ -100,7 +108,7 @@ APP_SOURCE = textwrap.dedent('''\
 
 # The tasks of app.py, as a producer in the test process declares them:
 # same names, bodies never run here.
-CLIENT_TASKS = ('add', 'record', 'slow', 'die', 'fail')
+CLIENT_TASKS = ('add', 'record', 'slow', 'locked_slow', 'die', 'fail')
 
 
 def write_app(directory) -> str:

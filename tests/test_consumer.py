@@ -502,7 +502,8 @@ def test_log_lines_name_their_worker(consumers, client):
     assert client.add(1, 1).get(blocking=True, timeout=20) == 2
     consumer.wait_for_log(r'ValueError: boom-abc123')
     # Let the failing task's worker finish logging before reading.
-    consumer.wait_for_log(r'DEBUG worker-\d+:\d+ huey\.consumer\.worker: error ', timeout=10)
+    consumer.wait_for_log(r'DEBUG worker-\d+:\d+ huey\.consumer\.worker: app\.fail: \S+ error in ',
+                          timeout=10)
     log = consumer.log()
     assert log.count('ValueError: boom-abc123') == 1, log
     assert log.count('Traceback (most recent call last)') == 1, log

@@ -67,3 +67,19 @@ def test_dead_consumer_messages_return_after_the_lease(consumers, client):
     print('\nmessage of a SIGKILLed consumer ran again %.1fs after the kill (lease 2s)' % recovered)
     assert recovered >= 2 - 0.5  # not before its lease ran out
     assert 'lease ran out' in rescuer.log()
+
+
+@pytest.mark.timeout(90)
+def test_lock_of_a_killed_worker_is_freed_and_its_task_runs_again(consumers, client):
+    """A worker SIGKILLed while holding a task lock does not leave the lock
+    held forever: the supervisor frees it with the worker's messages, and the
+    task runs again and completes."""
+    consumer = consumers('-w', '2')
+    consumer.wait_for_started(2)
+    client.locked_slow(2)
+    [pid] = consumers.wait_for_record('locked.start')
+    os.kill(pid, signal.SIGKILL)
+    consumers.wait_for_record('locked.end', timeout=30)
+    consumer.wait_for_log(r'freed locks exclusive held by worker \d')
+    assert consumers.markers().count('locked.start') == 2
+    wait_for(lambda: not client.huey.is_locked('exclusive'), 10, message='lock released')
