@@ -19,10 +19,10 @@ from typing import Callable, Iterable, List, Optional
 from huey import signals as S
 from huey.exceptions import ConfigurationError, MessageDecodeError, QueueException, TaskException
 from huey.execution import Outcome, error_metadata, execute
-from huey.locks import TaskLock
+from huey.locks import TaskLock, release_locks_of
 from huey.message import deserialize, peek_name, serialize
 from huey.registry import TaskRegistry
-from huey.result import Result, ResultGroup, encode_result
+from huey.result import ErrorResult, Result, ResultGroup, encode_result
 from huey.signals import Signals
 from huey.storage.base import Reservation, Storage
 from huey.storage.memory import MemoryStorage
@@ -175,18 +175,12 @@ class Huey:
         """What a lock taken here records as its holder."""
         return self.worker_owner or '%s:%d' % (os.uname().nodename, os.getpid())
 
-    def release_locks_of(self, owner: str) -> List[str]:
-        """Free the locks a dead worker held; the supervisor calls this."""
-        freed = []
-        for name in sorted(self.lock_names):
-            lock = TaskLock(self, name)
-            if self.storage.peek_data(lock.key) == owner.encode():
-                lock.release()
-                freed.append(name)
-        return freed
-
     def is_locked(self, name: str) -> bool:
         return TaskLock(self, name).is_locked()
+
+    def release_locks_of(self, owner: str) -> List[str]:
+        """Free the locks a dead worker held; the supervisor calls this."""
+        return release_locks_of(self, owner)
 
     # -- enqueueing ----------------------------------------------------
     def enqueue(self, task: Task):
@@ -341,22 +335,32 @@ class Huey:
         ``on_start(task)`` is called just before the task runs."""
         try:
             message = deserialize(reservation.data)
-            task = task_from_message(self, message)
-        except (MessageDecodeError, QueueException) as exc:
+        except MessageDecodeError as exc:
             return self._dead_letter(reservation, str(exc))
+        try:
+            task = task_from_message(self, message)
+        except QueueException as exc:
+            return self._dead_letter(reservation, str(exc), task_id=message.id)
         if max_deliveries and reservation.deliveries > max_deliveries:
             return self._dead_letter(reservation, (
                 'poison message: delivered %d times without finishing (its worker '
                 'died each time); inspect it before requeueing' % (reservation.deliveries - 1)),
-                task)
+                task_id=task.id, task=task)
         if on_start is not None:
             on_start(task)
         outcome = execute(self, task)
         self.storage.ack(reservation.token)
         return outcome
 
-    def _dead_letter(self, reservation: Reservation, reason: str, task=None) -> Outcome:
+    def _dead_letter(self, reservation: Reservation, reason: str, task_id=None,
+                     task=None) -> Outcome:
         logger.error('dead letter (%s): %s', peek_name(reservation.data), reason)
+        if task_id is not None:
+            # A caller waiting on get() learns why, instead of waiting forever.
+            self.put_result(task_id, ErrorResult({
+                'error': 'dead letter: %s' % reason, 'type': 'huey.exceptions.QueueException',
+                'traceback': '', 'retries': 0, 'task_id': task_id,
+                'task': getattr(task, 'name', None)}))
         self.storage.dead_letter(reservation.token, reason, time.time())
         self.signals.send(S.SIGNAL_DEAD_LETTER, task, reason)
         return Outcome(S.SIGNAL_DEAD_LETTER, reason)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import functools
+import pickle
+from typing import List
 
 from huey.exceptions import TaskLockedException
 
@@ -24,12 +26,22 @@ class TaskLock:
         return self.huey.storage.has_data_for_key(self.key)
 
     def acquire(self) -> None:
-        holder = self.huey.lock_holder().encode()
-        if not self.huey.storage.put_if_empty(self.key, holder):
+        # Noted before taking it: a worker killed in between leaves a note
+        # for a lock it does not hold, which the clean-up skips; the other
+        # order could leave a held lock nobody knows to free.
+        owner = self.huey.worker_owner
+        if owner:
+            note_held(self.huey, owner, self.name, True)
+        if not self.huey.storage.put_if_empty(self.key, self.huey.lock_holder().encode()):
+            if owner:
+                note_held(self.huey, owner, self.name, False)
             raise TaskLockedException('unable to take lock %r: it is held' % self.name)
 
     def release(self) -> bool:
-        return self.huey.storage.delete_data(self.key)
+        released = self.huey.storage.delete_data(self.key)
+        if self.huey.worker_owner:
+            note_held(self.huey, self.huey.worker_owner, self.name, False)
+        return released
 
     def clear(self) -> bool:
         return self.release()
@@ -47,3 +59,37 @@ class TaskLock:
             with self:
                 return func(*args, **kwargs)
         return inner
+
+
+def _held_key(owner: str) -> str:
+    return 'locks-held:%s' % owner
+
+
+def _held_names(huey, owner: str) -> set:
+    data = huey.storage.peek_data(_held_key(owner))
+    return set(pickle.loads(data)) if data else set()
+
+
+def note_held(huey, owner: str, name: str, held: bool) -> None:
+    """Keep the names of the locks a worker holds in storage, so that its
+    supervisor can free them if it dies: a lock may be named only inside a
+    task (``with huey.lock_task('job-%s' % id)``), out of the supervisor's sight.
+    Only the worker itself writes its note, one task at a time."""
+    names = _held_names(huey, owner)
+    names.add(name) if held else names.discard(name)
+    if names:
+        huey.storage.put_data(_held_key(owner), pickle.dumps(sorted(names)))
+    else:
+        huey.storage.delete_data(_held_key(owner))
+
+
+def release_locks_of(huey, owner: str) -> List[str]:
+    """Free the locks ``owner`` (a dead worker) still holds."""
+    freed = []
+    for name in sorted(_held_names(huey, owner) | huey.lock_names):
+        lock = TaskLock(huey, name)
+        if huey.storage.peek_data(lock.key) == owner.encode():
+            huey.storage.delete_data(lock.key)
+            freed.append(name)
+    huey.storage.delete_data(_held_key(owner))
+    return freed

@@ -86,3 +86,22 @@ def test_flush_locks_without_names_flushes_every_known_lock(huey):
     b.acquire()
     assert huey.flush_locks() == ['a', 'b']
     assert not a.is_locked() and not b.is_locked()
+
+
+def test_lock_named_inside_a_task_is_freed_for_a_dead_worker(huey):
+    """The supervisor never saw this lock's name (it was built in the task
+    body): the worker's note in storage tells it which locks to free."""
+    from huey import Huey
+    worker_view = Huey(huey.storage)  # the worker's copy; huey plays the supervisor
+    worker_view.worker_owner = 'host:1:7'
+    worker_view.lock_task('report-%d' % 42).acquire()  # then the worker is killed
+    assert 'report-42' not in huey.lock_names
+    assert huey.release_locks_of('host:1:7') == ['report-42']
+    assert not huey.is_locked('report-42')
+
+
+def test_released_lock_leaves_no_note(huey):
+    huey.worker_owner = 'host:1:8'
+    with huey.lock_task('short'):
+        assert huey.storage.peek_data('locks-held:host:1:8') is not None
+    assert huey.storage.peek_data('locks-held:host:1:8') is None

@@ -6,7 +6,7 @@ import pytest
 
 from huey import Huey
 from huey import signals as S
-from huey.exceptions import MessageDecodeError, QueueException
+from huey.exceptions import TaskException, MessageDecodeError, QueueException
 from huey.message import FORMAT_VERSION, MAGIC, Message, deserialize, peek_name, serialize
 from tests.helpers import run_pending
 
@@ -208,7 +208,10 @@ def test_unknown_task_from_another_producer_is_dead_lettered_then_recoverable(
     [letter] = huey.dead_letters()
     assert on_producer.name in letter.reason and 'Import' in letter.reason
     assert peek_name(letter.data) == on_producer.name
-    assert result.get() is None  # not run, not dropped
+    # Not run, not dropped, and a waiting caller learns why.
+    with pytest.raises(TaskException, match='dead letter: task .* is not registered'):
+        result.get(blocking=True, timeout=5)
+    result.reset()
 
     # The fix: import the module in the consumer, requeue, and it runs.
     huey.task()(count_beans)

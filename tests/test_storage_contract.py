@@ -254,3 +254,16 @@ def test_close_then_use_reconnects(storage):
     storage.enqueue(b'a')
     storage.close()
     assert storage.queue_size() == 1
+
+
+def test_returns_can_take_the_delivery_back(storage):
+    """A reservation cut short by a stop (not a crash) does not count."""
+    storage.enqueue(b'long')
+    first = storage.reserve('w1', 30, NOW)
+    assert storage.requeue(first.token, count_delivery=False)
+    assert storage.reserve('w1', 30, NOW).deliveries == 1
+    assert storage.release_owner('w1', count_delivery=False) == 1
+    again = storage.reserve('w2', 30, NOW)
+    assert again.deliveries == 1
+    assert storage.release_owner('w2') == 1  # a crash counts
+    assert storage.reserve('w3', 30, NOW).deliveries == 2

@@ -86,12 +86,18 @@ class Storage:
         """Finish a reservation: the message is gone. False if unknown."""
         raise NotImplementedError
 
-    def requeue(self, token: str) -> bool:
-        """Return a reserved message to the queue, at its old place."""
+    def requeue(self, token: str, count_delivery: bool = True) -> bool:
+        """Return a reserved message to the queue, at its old place.
+
+        ``count_delivery=False`` takes back the delivery its reservation
+        counted: the message was handed back, or its run was cut short by a
+        stop, not by a crash, so it must not look like poison.
+        """
         raise NotImplementedError
 
-    def release_owner(self, owner: str) -> int:
-        """Return every reservation ``owner`` holds; how many were returned."""
+    def release_owner(self, owner: str, count_delivery: bool = True) -> int:
+        """Return every reservation ``owner`` holds; how many were returned.
+        ``count_delivery`` as for :meth:`requeue`."""
         raise NotImplementedError
 
     def renew(self, owner: str, lease: float, now: float) -> int:

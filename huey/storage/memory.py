@@ -81,24 +81,26 @@ class MemoryStorage(Storage):
         with self._cond:
             return self._reserved.pop(token, None) is not None
 
-    def _return(self, entry):
+    def _return(self, entry, count_delivery=True):
+        if not count_delivery:
+            entry.deliveries = max(entry.deliveries - 1, 0)
         entry.owner = entry.deadline = None
         self._pending[entry.token] = entry
         self._cond.notify()
 
-    def requeue(self, token):
+    def requeue(self, token, count_delivery=True):
         with self._cond:
             entry = self._reserved.pop(token, None)
             if entry is None:
                 return False
-            self._return(entry)
+            self._return(entry, count_delivery)
             return True
 
-    def release_owner(self, owner):
+    def release_owner(self, owner, count_delivery=True):
         with self._cond:
             tokens = [t for t, e in self._reserved.items() if e.owner == owner]
             for token in tokens:
-                self._return(self._reserved.pop(token))
+                self._return(self._reserved.pop(token), count_delivery)
             return len(tokens)
 
     def renew(self, owner, lease, now):

@@ -305,11 +305,11 @@ class RedisStorage(Storage):
     def ack(self, token: str) -> bool:
         return self._run('ack', token) == 1
 
-    def requeue(self, token: str) -> bool:
-        return self._run('requeue', token) == 1
+    def requeue(self, token: str, count_delivery: bool = True) -> bool:
+        return self._run('requeue', token, 1 if count_delivery else 0) == 1
 
-    def release_owner(self, owner: str) -> int:
-        return self._run('release_owner', owner)
+    def release_owner(self, owner: str, count_delivery: bool = True) -> int:
+        return self._run('release_owner', owner, 1 if count_delivery else 0)
 
     def renew(self, owner: str, lease: float, now: float) -> int:
         return self._run('renew', owner, float(now) + float(lease))

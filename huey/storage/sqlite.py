@@ -295,21 +295,21 @@ class SqliteStorage(Storage):
             (_row_id(token), self.name))
         return cursor.rowcount > 0
 
-    def _return_where(self, where: str, *params) -> int:
+    def _return_where(self, where: str, *params, count_delivery: bool = True) -> int:
         """Put reserved messages matching ``where`` back in the queue."""
         with self._write() as conn:
             cursor = conn.execute(
                 "UPDATE messages SET state = 'pending', owner = NULL, "
-                "lease_deadline = NULL "
+                "lease_deadline = NULL, deliveries = MAX(deliveries - ?, 0) "
                 "WHERE queue = ? AND state = 'reserved' AND " + where,
-                (self.name,) + params)
+                (0 if count_delivery else 1, self.name) + params)
             return cursor.rowcount
 
-    def requeue(self, token):
-        return self._return_where('id = ?', _row_id(token)) > 0
+    def requeue(self, token, count_delivery=True):
+        return self._return_where('id = ?', _row_id(token), count_delivery=count_delivery) > 0
 
-    def release_owner(self, owner):
-        return self._return_where('owner = ?', owner)
+    def release_owner(self, owner, count_delivery=True):
+        return self._return_where('owner = ?', owner, count_delivery=count_delivery)
 
     def reclaim_expired(self, now):
         return self._return_where('lease_deadline < ?', now)

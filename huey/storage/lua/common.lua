@@ -95,3 +95,11 @@ local function parse_dead(record)
     record, '^([^\n]*)\n([^\n]*)\n(%d+)\n()')
   return string.sub(record, start + tonumber(length)), priority
 end
+
+-- A reservation cut short by a stop (not a crash) takes back the delivery
+-- it counted, so a long task is not mistaken for poison. count is '1' or '0'.
+local function uncount_delivery(token, count)
+  if count == '0' and tonumber(redis.call('HGET', K.deliveries, token) or '0') > 0 then
+    redis.call('HINCRBY', K.deliveries, token, -1)
+  end
+end
