@@ -18,7 +18,7 @@ from consumer.supervisor import Supervisor
 from huey.exceptions import StorageError
 from huey.storage.memory import MemoryStorage
 
-PROG = 'huey_consumer'
+PROG = 'huey_consumer.py'
 
 
 def fail(message: str, code: int) -> int:

@@ -43,7 +43,7 @@ OPTIONS: List[Option] = [
                 'in seconds (default 1)'),
     Option('periodic', ('-n', '--no-periodic'), True, action='store_false', group='scheduler',
            help='do not enqueue periodic tasks'),
-    Option('utc', ('-u', '--utc'), True, action='store_true', group='scheduler',
+    Option('utc_given', ('-u', '--utc'), False, action='store_true', group='scheduler',
            help='match periodic tasks against UTC (the default)'),
     Option('localtime', ('--localtime',), False, action='store_true', group='scheduler',
            help='match periodic tasks against the local time zone instead of UTC'),
@@ -78,7 +78,6 @@ class Config:
     backoff: float = 1.15
     scheduler_interval: float = 1.0
     periodic: bool = True
-    utc: bool = True
     localtime: bool = False
     graceful_timeout: float = 30.0
     lease: float = 60.0
@@ -87,6 +86,7 @@ class Config:
     logfile: Optional[str] = None
     verbose: bool = False
     quiet: bool = False
+    utc_given: bool = False
 
     @property
     def use_utc(self) -> bool:
@@ -109,6 +109,23 @@ class Config:
             raise ValueError('--max-deliveries and --max-boot-failures must be 1 or more')
         if self.verbose and self.quiet:
             raise ValueError('choose -v/--verbose or -q/--quiet, not both')
+        if self.localtime and self.utc_given:
+            raise ValueError('choose -u/--utc or --localtime, not both')
+        if self.logfile:
+            check_logfile(self.logfile)
+
+
+def check_logfile(path: str) -> None:
+    """A log file we cannot write is a usage error, found before starting."""
+    if os.path.isdir(path):
+        raise ValueError('-l/--logfile %s is a directory: give a file path' % path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError('-l/--logfile %s: folder %s does not exist; create it first'
+                         % (path, folder))
+    target = path if os.path.exists(path) else folder
+    if not os.access(target, os.W_OK):
+        raise ValueError('-l/--logfile %s is not writable by this user' % path)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,7 +20,7 @@ class LoadError(Exception):
 
 def load_huey(path: str) -> Huey:
     module_name, _, attr = path.rpartition('.')
-    if not module_name or not attr:
+    if not module_name or not attr or '' in path.split('.'):
         raise LoadError('%r is not an import path: give module.attribute, e.g. main.huey' % path)
     # Like `python -m`, import from the current directory first.
     if os.getcwd() not in sys.path and '' not in sys.path:

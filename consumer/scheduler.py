@@ -70,26 +70,46 @@ class Scheduler:
 
 
 class SchedulerThread(threading.Thread):
-    """Runs :meth:`Scheduler.loop` every ``interval`` seconds until stopped."""
+    """The supervisor's one storage thread: each tick runs the scheduler
+    (unless scheduling was stopped) and the lease keeper, holding
+    ``fork_gate``. Storage outages are logged once, and once more on recovery.
+    """
 
-    def __init__(self, scheduler: Scheduler, interval: float, fork_gate: threading.Lock,
-                 clock: Callable[[], float] = time.time):
+    def __init__(self, scheduler: Scheduler, keeper, interval: float,
+                 fork_gate: threading.Lock, clock: Callable[[], float] = time.time):
         super().__init__(name='huey-scheduler', daemon=True)
         self.scheduler = scheduler
+        self.keeper = keeper
         self.interval = interval
         self.fork_gate = fork_gate
         self.clock = clock
+        self.scheduling = True
         self._stop_event = threading.Event()
+        self._wake_event = threading.Event()
         self._failing = False
 
+    def stop_scheduling(self) -> None:
+        """No more due or periodic tasks; lease keeping goes on."""
+        self.scheduling = False
+
+    def wake(self) -> None:
+        """Tick now (a worker died: return its messages without waiting)."""
+        self._wake_event.set()
+
     def stop(self) -> None:
+        """Finish after one last tick (returning what departed workers held)."""
         self._stop_event.set()
+        self._wake_event.set()
 
     def run(self) -> None:
-        while not self._stop_event.is_set():
+        while True:
+            stopping = self._stop_event.is_set()
             with self.fork_gate:
                 self._tick()
-            self._stop_event.wait(self._pause())
+            if stopping:
+                return
+            self._wake_event.wait(self._pause())
+            self._wake_event.clear()
 
     def _pause(self) -> float:
         # Wake at the minute boundary if it comes before the next tick, so
@@ -101,15 +121,18 @@ class SchedulerThread(threading.Thread):
 
     def _tick(self) -> None:
         try:
-            self.scheduler.loop(self.clock())
+            if self.scheduling:
+                self.scheduler.loop(self.clock())
+            self.keeper.tick()
         except StorageError as exc:
             if not self._failing:
-                logger.error('scheduler cannot reach storage: %s (will keep retrying)', exc)
+                logger.error('consumer cannot reach storage: %s (retrying; running '
+                             'tasks go on)', exc)
             self._failing = True
             return
         except Exception:
             logger.exception('scheduler tick failed; continuing')
             return
         if self._failing:
-            logger.warning('scheduler reached storage again; resuming')
+            logger.warning('consumer reached storage again; resuming')
         self._failing = False

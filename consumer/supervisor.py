@@ -19,17 +19,20 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from consumer import exitcodes
+from consumer.leases import LeaseKeeper
 from consumer.logs import rotate_if_due
 from consumer.proctitle import set_title, supervisor_title
 from consumer.scheduler import Scheduler, SchedulerThread
 from consumer.worker import owner_id, worker_main
-from huey.exceptions import StorageError
 
 logger = logging.getLogger('huey.consumer.supervisor')
 
 HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)
 LOOP_WAIT = 0.2          # longest the main loop sleeps between checks
 BOOT_BACKOFF_MAX = 10.0  # seconds between restarts of a worker that keeps failing to start
+# After the workers are gone, how long the storage thread may take to return
+# their messages; past it (storage hung) they come back when their lease ends.
+FINAL_RETURN_WAIT = 5.0
 
 
 @dataclass
@@ -43,10 +46,13 @@ class WorkerProcess:
     booted: bool = False
     busy: bool = False
     retiring: bool = False
+    cut_short: bool = False  # SIGKILLed by the supervisor itself, at a stop
 
 
-def describe_exit(status: int) -> str:
+def describe_exit(status: int, cut_short: bool = False) -> str:
     """Why a child ended, with a hint for the usual suspects."""
+    if cut_short:
+        return 'was stopped by the supervisor before its task finished'
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
@@ -77,9 +83,8 @@ class Supervisor:
         self.stopping = False
         self.stop_at_once = False
         self.exit_code = exitcodes.OK
-        self.last_renewal = time.monotonic()
+        self.keeper = LeaseKeeper(huey, config.lease)
         self._wake_r, self._wake_w = os.pipe()
-        self._renew_failing = False
 
     # -- lifecycle -------------------------------------------------------
     def run(self) -> int:
@@ -108,8 +113,8 @@ class Supervisor:
     def start_scheduler(self) -> None:
         scheduler = Scheduler(self.huey, periodic=self.config.periodic,
                               use_utc=self.config.use_utc)
-        self.scheduler_thread = SchedulerThread(scheduler, self.config.scheduler_interval,
-                                                self.fork_gate)
+        self.scheduler_thread = SchedulerThread(scheduler, self.keeper,
+                                                self.config.scheduler_interval, self.fork_gate)
         self.scheduler_thread.start()
 
     # -- the main loop ---------------------------------------------------
@@ -119,7 +124,6 @@ class Supervisor:
         self.reap()
         if not self.stopping:
             self.spawn_missing()
-            self.renew_leases()
             rotate_if_due(self.log_handler)
 
     def wait_for_events(self, wait: float) -> None:
@@ -185,13 +189,21 @@ class Supervisor:
             if pid == 0:
                 self._become_worker(number, read_fd, write_fd, previous)
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        try:
+            os.setpgid(pid, pid)  # also here, so no killpg can come before the child's own
+        except (PermissionError, ProcessLookupError):
+            pass
         os.close(write_fd)
         worker = WorkerProcess(number, pid, read_fd, owner_id(self.pid, pid))
         self.workers[pid] = worker
+        self.keeper.set_owners(w.owner for w in self.workers.values())
         logger.debug('started worker %d (pid %d)', number, pid)
         return worker
 
     def _become_worker(self, number, read_fd, write_fd, previous_mask) -> None:
+        # Its own process group, so the processes a task starts can be
+        # stopped with it; the supervisor still handles Ctrl-C for everyone.
+        os.setpgid(0, 0)
         os.close(read_fd)
         for worker in self.workers.values():
             os.close(worker.pipe)
@@ -220,12 +232,18 @@ class Supervisor:
         os.close(worker.pipe)
         self.free_numbers.append(worker.number)
         self.free_numbers.sort()
-        returned = self.release(worker)
+        # Its messages go back on the storage thread, at once (wake): this
+        # loop must never wait on storage.
+        self.keeper.set_owners(w.owner for w in self.workers.values())
+        self.keeper.departed(worker.owner, worker.number, crashed=not worker.cut_short)
+        if self.scheduler_thread is not None:
+            self.scheduler_thread.wake()
         expected = worker.retiring or self.stopping
         level = logging.INFO if expected and os.WIFEXITED(status) else logging.WARNING
-        logger.log(level, 'worker %d (pid %d) %s%s', worker.number, worker.pid,
-                   describe_exit(status),
-                   '; returned %d of its messages to the queue' % returned if returned else '')
+        logger.log(level, 'worker %d (pid %d) %s', worker.number, worker.pid,
+                   describe_exit(status, worker.cut_short))
+        # Whatever the task started in the worker's process group dies with it.
+        _killpg(worker.pid, signal.SIGKILL)
         if not worker.booted and not worker.retiring and not self.stopping:
             self.boot_failed(worker, status)
 
@@ -244,64 +262,51 @@ class Supervisor:
                        worker.number, self.boot_failures, delay)
         self.next_spawn_at = time.monotonic() + delay
 
-    def release(self, worker: WorkerProcess) -> int:
-        """Return a dead worker's reservations to the queue at once, and free
-        the task locks it held."""
-        try:
-            freed = self.huey.release_locks_of(worker.owner)
-            if freed:
-                logger.warning('freed locks %s held by worker %d', ', '.join(freed), worker.number)
-            return self.huey.storage.release_owner(worker.owner)
-        except StorageError as exc:
-            logger.error('cannot return the messages of worker %d now (%s); they come '
-                         'back when their lease runs out', worker.number, exc)
-            return 0
-
-    def renew_leases(self) -> None:
-        """Keep running tasks' messages ours while they run."""
-        now = time.monotonic()
-        if now - self.last_renewal < self.config.lease / 3:
-            return
-        self.last_renewal = now
-        try:
-            for worker in list(self.workers.values()):
-                self.huey.storage.renew(worker.owner, self.config.lease, time.time())
-        except StorageError as exc:
-            if not self._renew_failing:
-                logger.error('cannot renew leases: %s', exc)
-            self._renew_failing = True
-            return
-        self._renew_failing = False
-
     # -- stopping ------------------------------------------------------------
     def stop_workers(self) -> None:
-        """Stop the scheduler, let running tasks finish within the grace
-        period (a second TERM/INT cuts it short), then kill what is left and
-        return its messages."""
+        """Stop scheduling, let running tasks finish within the grace period
+        (a second TERM/INT cuts it short), stop what is left, and return the
+        messages of every worker before exiting."""
         set_title(supervisor_title(self.config.app_path, self.config.workers, 'stopping'))
         if self.scheduler_thread is not None:
-            self.scheduler_thread.stop()
-            self.scheduler_thread.join(5)
+            self.scheduler_thread.stop_scheduling()  # leases are still renewed
         for worker in self.workers.values():
             _kill(worker.pid, signal.SIGTERM)
         deadline = time.monotonic() + self.config.graceful_timeout
         while self.workers and time.monotonic() < deadline:
             if self.second_stop_signal():
-                logger.warning('second stop signal: stopping running tasks now')
+                logger.warning('second stop signal: stopping running tasks now; their '
+                               'messages go back to the queue')
                 break
             self.wait_for_events(LOOP_WAIT)
             self.reap()
-            self.renew_leases()
-        if self.workers:
-            logger.warning('stopping %d workers that did not finish in time; their '
-                           'messages go back to the queue', len(self.workers))
+        else:
+            if self.workers:
+                logger.warning('grace period of %ss is over: stopping %d running tasks; '
+                               'their messages go back to the queue',
+                               self.config.graceful_timeout, len(self.workers))
         for worker in self.workers.values():
+            worker.cut_short = True
+            _killpg(worker.pid, signal.SIGKILL)
             _kill(worker.pid, signal.SIGKILL)
         while self.workers:
             pid, status = os.waitpid(-1, 0)
             worker = self.workers.pop(pid, None)
             if worker is not None:
                 self.worker_exited(worker, status)
+        self.finish_storage_work()
+
+    def finish_storage_work(self) -> None:
+        """Let the storage thread return the last workers' messages, for a
+        bounded time: a hung storage must not hold up the exit."""
+        if self.scheduler_thread is None:
+            return
+        self.scheduler_thread.stop()
+        self.scheduler_thread.join(FINAL_RETURN_WAIT)
+        if self.keeper.pending():
+            logger.error('could not return the messages of %d workers (storage '
+                         'unreachable); they come back when their lease (%ss) runs out',
+                         self.keeper.pending(), self.config.lease)
 
     def second_stop_signal(self) -> bool:
         stop = (signal.SIGTERM, signal.SIGINT)
@@ -314,6 +319,14 @@ def _kill(pid: int, sig: int) -> None:
     try:
         os.kill(pid, sig)
     except ProcessLookupError:
+        pass
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    """Signal a worker's process group (the worker leads its own group)."""
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
         pass
 
 

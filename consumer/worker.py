@@ -101,8 +101,11 @@ class Worker:
 
     def initialize(self) -> None:
         die_with_parent()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        # Ctrl-C and SIGHUP are the supervisor's to handle. A handler that
+        # does nothing, not SIG_IGN: programs a task starts must get the
+        # default dispositions back (an ignored signal stays ignored on exec).
+        signal.signal(signal.SIGINT, _ignore)
+        signal.signal(signal.SIGHUP, _ignore)
         signal.signal(signal.SIGTERM, self._on_term)
         os.set_blocking(self._wake_w, False)
         signal.set_wakeup_fd(self._wake_w)
@@ -177,8 +180,8 @@ class Worker:
             self.ticker.idle()
             self.tell(b'I')
         if outcome is not None:
-            logger.debug('%s %s in %.3fs', self.current_task or 'message', outcome.status,
-                         outcome.duration)
+            logger.debug('%s finished as %s after %.3fs', self.current_task or 'message',
+                         outcome.status, outcome.duration)
         self.current_task = None
 
     def _started(self, task) -> None:
@@ -216,6 +219,10 @@ class Worker:
                            time.monotonic() - self._storage_down_since)
             self._storage_down_since = None
             self._poll_delay = self.config.delay
+
+
+def _ignore(signum, frame) -> None:
+    """For signals the supervisor handles on the worker's behalf."""
 
 
 def owner_id(supervisor_pid: int, worker_pid: int) -> str:

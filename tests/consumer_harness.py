@@ -84,6 +84,17 @@ APP_SOURCE = textwrap.dedent('''\
 
 
     @huey.task()
+    def spawn_sleeper(seconds, marker='child'):
+        """Starts a child process, records its pid and signal mask, waits."""
+        import subprocess
+        child = subprocess.Popen(['sleep', str(seconds)])
+        with open('/proc/%d/status' % child.pid) as f:
+            ignored = [l.split()[1] for l in f if l.startswith('SigIgn:')][0]
+        _record('%s.%d.%s' % (marker, child.pid, ignored))
+        child.wait()
+
+
+    @huey.task()
     def die():
         """A poison task: kills its own worker."""
         os.kill(os.getpid(), signal.SIGKILL)
@@ -108,7 +119,7 @@ APP_SOURCE = textwrap.dedent('''\
 
 # The tasks of app.py, as a producer in the test process declares them:
 # same names, bodies never run here.
-CLIENT_TASKS = ('add', 'record', 'slow', 'locked_slow', 'die', 'fail')
+CLIENT_TASKS = ('add', 'record', 'slow', 'locked_slow', 'spawn_sleeper', 'die', 'fail')
 
 
 def write_app(directory) -> str:
