@@ -114,10 +114,12 @@ class SchedulerThread(threading.Thread):
     def _pause(self) -> float:
         # Wake at the minute boundary if it comes before the next tick, so
         # periodic tasks start on time rather than up to `interval` late.
+        # Also tick often enough for the lease keeper to renew in time,
+        # whatever -s says.
         now = self.clock()
         to_minute = 60 - (now % 60) + 0.01
         base = self.interval * (5 if self._failing else 1)
-        return max(0.01, min(base, to_minute))
+        return max(0.01, min(base, to_minute, self.keeper.lease / 4))
 
     def _tick(self) -> None:
         try:

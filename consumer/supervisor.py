@@ -33,6 +33,7 @@ BOOT_BACKOFF_MAX = 10.0  # seconds between restarts of a worker that keeps faili
 # After the workers are gone, how long the storage thread may take to return
 # their messages; past it (storage hung) they come back when their lease ends.
 FINAL_RETURN_WAIT = 5.0
+FORK_GATE_WAIT = 0.1     # how long one pass of the main loop waits to fork
 
 
 @dataclass
@@ -177,18 +178,27 @@ class Supervisor:
     # -- workers -----------------------------------------------------------
     def spawn_missing(self) -> None:
         while self.free_numbers and time.monotonic() >= self.next_spawn_at:
-            self.spawn(self.free_numbers.pop(0))
+            # The storage thread holds the gate for a whole tick, which a hung
+            # storage can stretch to a socket timeout: try again next pass
+            # rather than stall signal handling here.
+            if not self.fork_gate.acquire(timeout=FORK_GATE_WAIT):
+                return
+            try:
+                self.spawn(self.free_numbers.pop(0))
+            finally:
+                self.fork_gate.release()
 
     def spawn(self, number: int) -> WorkerProcess:
+        """Fork one worker. The caller holds ``fork_gate``: no other thread of
+        ours is inside a lock-holding section while we fork."""
         read_fd, write_fd = os.pipe()
-        with self.fork_gate:
-            # Blocked until the child has replaced the supervisor's handlers:
-            # a signal in between must not run them in the child.
-            previous = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
-            pid = os.fork()
-            if pid == 0:
-                self._become_worker(number, read_fd, write_fd, previous)
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        # Blocked until the child has replaced the supervisor's handlers: a
+        # signal in between must not run them in the child.
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+        pid = os.fork()
+        if pid == 0:
+            self._become_worker(number, read_fd, write_fd, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         try:
             os.setpgid(pid, pid)  # also here, so no killpg can come before the child's own
         except (PermissionError, ProcessLookupError):

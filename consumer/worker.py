@@ -155,7 +155,7 @@ class Worker:
     def hand_back(self, reservation) -> None:
         """Asked to stop while a blocking reserve waited: take no new work."""
         try:
-            self.huey.storage.requeue(reservation.token)
+            self.huey.storage.requeue(reservation.token, count_delivery=False)
         except StorageError:
             pass  # the supervisor returns it when this worker has exited
 

@@ -30,10 +30,9 @@ class TaskLock:
         # for a lock it does not hold, which the clean-up skips; the other
         # order could leave a held lock nobody knows to free.
         owner = self.huey.worker_owner
-        if owner:
-            note_held(self.huey, owner, self.name, True)
+        noted = owner and note_held(self.huey, owner, self.name, True)
         if not self.huey.storage.put_if_empty(self.key, self.huey.lock_holder().encode()):
-            if owner:
+            if noted:  # a failed second attempt must not drop the first one's note
                 note_held(self.huey, owner, self.name, False)
             raise TaskLockedException('unable to take lock %r: it is held' % self.name)
 
@@ -70,17 +69,20 @@ def _held_names(huey, owner: str) -> set:
     return set(pickle.loads(data)) if data else set()
 
 
-def note_held(huey, owner: str, name: str, held: bool) -> None:
+def note_held(huey, owner: str, name: str, held: bool) -> bool:
     """Keep the names of the locks a worker holds in storage, so that its
     supervisor can free them if it dies: a lock may be named only inside a
     task (``with huey.lock_task('job-%s' % id)``), out of the supervisor's sight.
     Only the worker itself writes its note, one task at a time."""
     names = _held_names(huey, owner)
+    if (name in names) == held:
+        return False  # nothing to change
     names.add(name) if held else names.discard(name)
     if names:
         huey.storage.put_data(_held_key(owner), pickle.dumps(sorted(names)))
     else:
         huey.storage.delete_data(_held_key(owner))
+    return True
 
 
 def release_locks_of(huey, owner: str) -> List[str]:

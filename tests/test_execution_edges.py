@@ -105,3 +105,16 @@ def test_released_lock_leaves_no_note(huey):
     with huey.lock_task('short'):
         assert huey.storage.peek_data('locks-held:host:1:8') is not None
     assert huey.storage.peek_data('locks-held:host:1:8') is None
+
+
+def test_failed_second_attempt_keeps_the_first_holders_note(huey):
+    """Trying a lock this worker already holds fails, and must not erase the
+    note that lets the supervisor free the lock if the worker dies."""
+    from huey.exceptions import TaskLockedException
+    huey.worker_owner = 'host:1:9'
+    lock = huey.lock_task('job-1')
+    lock.acquire()
+    with pytest.raises(TaskLockedException):
+        lock.acquire()
+    from huey import Huey
+    assert Huey(huey.storage).release_locks_of('host:1:9') == ['job-1']

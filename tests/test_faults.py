@@ -91,14 +91,11 @@ def test_periodic_two_consumers():
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(strict=False, reason=(
-    'known bug: SqliteStorage.renew and .ack run plain statements, so a lock '
-    'held past the timeout raises sqlite3.OperationalError, not '
-    'StorageUnavailable: workers crash at ack, and the supervisor dies in '
-    'renew_leases, taking the whole consumer down.'))
 def test_sqlite_lock_held_past_timeout():
     """Another process holds SQLite's write lock longer than the storage's
-    10 s timeout. The consumer should ride it out like an outage."""
+    10 s timeout. The consumer must ride it out like an outage: stay up and
+    run everything. (It used to die: the supervisor renewed leases with a
+    plain statement whose sqlite3.OperationalError nobody caught.)"""
     row = faults.Row('sqlite_lock', 'sqlite')
     with faults.Run(row, keep='never') as run:
         consumer = run.consumer('a', faults.consumer_args(workers=2))
@@ -121,10 +118,16 @@ def test_sqlite_lock_held_past_timeout():
         run.wait_completed(20, 60, consumer_alive)
         run.check_drained()
         run.stop_consumers([consumer])
+        log = consumer.log_text()
     show(row)
     assert row.error is None, row.error
     assert row.lost == 0
     assert row.problems == []
+    if 'OperationalError' in log:
+        pytest.xfail('known bug: SqliteStorage.ack (and the other single-statement verbs) '
+                     'raise a bare sqlite3.OperationalError when the lock outlasts the '
+                     'timeout, not StorageUnavailable: the worker crashes with a traceback '
+                     'instead of exiting as "lost storage finishing a task" (code 4)')
 
 
 @pytest.mark.timeout(120)
