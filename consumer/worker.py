@@ -80,6 +80,7 @@ class Worker:
         self._wake_r, self._wake_w = os.pipe()
         self._poll_delay = config.delay
         self._storage_down_since: Optional[float] = None
+        self._reserve_may_be_lost = False
         self.ticker = TitleTicker(number)
 
     # -- lifecycle ---------------------------------------------------------
@@ -137,9 +138,15 @@ class Worker:
     def loop(self) -> None:
         """Reserve one message and run it, or wait for one."""
         try:
+            if self._reserve_may_be_lost:
+                self.return_lost_reservations()
             reservation = self.huey.reserve(self.owner, self.config.lease,
                                             timeout=self._reserve_timeout())
         except StorageError as exc:
+            # The reserve may have run in storage with its reply lost: the
+            # message would sit under our name, renewed by the supervisor,
+            # never run. Return whatever we hold before reserving again.
+            self._reserve_may_be_lost = True
             self._storage_failed(exc)
             return
         self._storage_ok()
@@ -151,6 +158,15 @@ class Worker:
             return
         self._poll_delay = self.config.delay
         self.run_reservation(reservation)
+
+    def return_lost_reservations(self) -> None:
+        """Between tasks this worker holds nothing; what storage says it holds
+        came from a reserve whose reply never arrived."""
+        returned = self.huey.storage.release_owner(self.owner, count_delivery=False)
+        self._reserve_may_be_lost = False
+        if returned:
+            logger.warning('worker %d returned %d message(s) reserved by a call whose '
+                           'reply was lost', self.number, returned)
 
     def hand_back(self, reservation) -> None:
         """Asked to stop while a blocking reserve waited: take no new work."""

@@ -123,43 +123,44 @@ def test_sqlite_lock_held_past_timeout():
     assert row.error is None, row.error
     assert row.lost == 0
     assert row.problems == []
-    if 'OperationalError' in log:
-        pytest.xfail('known bug: SqliteStorage.ack (and the other single-statement verbs) '
-                     'raise a bare sqlite3.OperationalError when the lock outlasts the '
-                     'timeout, not StorageUnavailable: the worker crashes with a traceback '
-                     'instead of exiting as "lost storage finishing a task" (code 4)')
+    # Every verb turns the lock timeout into StorageUnavailable: no worker
+    # crashes with a raw sqlite3 traceback.
+    assert 'OperationalError' not in log
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(strict=False, reason=(
-    'known bug: when a reserve runs in Redis but its reply never reaches the '
-    'worker (a socket timeout while Redis stalls, a reset connection), the '
-    'worker retries and never learns of the reservation, while the supervisor '
-    'renews every lease of that worker\'s owner id: the message never runs '
-    'while the worker lives.'))
 def test_reservation_whose_reply_was_lost_comes_back():
     """The state a lost reserve reply leaves, made on purpose: the one worker
     is paused (SIGSTOP), the test reserves the message under that worker's
-    owner id, the worker resumes. Within a few leases the message must run.
-    (Seen for real: redis-server SIGSTOPped for 12 s, longer than the 10 s
-    socket timeout, while 4 workers reserved; one task stayed reserved by a
-    live worker 80 s after Redis resumed, with a 30 s lease.)"""
+    owner id, then Redis freezes past the socket timeout so the worker's own
+    call fails, as it does when a reply is lost for real. The worker, seeing
+    its reserve fail, returns whatever storage says it holds; the message runs.
+    (Seen for real before the fix: redis-server SIGSTOPped for 12 s while 4
+    workers reserved; one task stayed reserved by a live worker, renewed by
+    its supervisor, 80 s after Redis resumed.)"""
     from consumer.worker import owner_id
 
     row = faults.Row('lost_reserve_reply', 'redis')
+    lease = 60  # longer than the freeze: only the worker's own return can save it
     with faults.Run(row, keep='never') as run:
-        consumer = run.consumer('a', faults.consumer_args(workers=1))
+        consumer = run.consumer('a', faults.consumer_args(workers=1, lease=lease))
         worker = consumer.wait_workers(1)[0]
         os.kill(worker, signal.SIGSTOP)
+        redis_pid = run.redis.proc.pid
         try:
             run.work.map([(0, 0)])
             row.enqueued = 1
             reservation = run.huey.storage.reserve(owner_id(consumer.pid, worker),
-                                                   faults.LEASE, time.time())
+                                                   lease, time.time())
             assert reservation is not None
+            os.kill(redis_pid, signal.SIGSTOP)
+            os.kill(worker, signal.SIGCONT)
+            # The fault itself: longer than the client's 10 s socket timeout.
+            time.sleep(11)
         finally:
             os.kill(worker, signal.SIGCONT)
-        run.wait_completed(1, 4 * faults.LEASE + 5)
+            os.kill(redis_pid, signal.SIGCONT)
+        run.wait_completed(1, 15)
         run.check_drained()
         run.stop_consumers([consumer])
     show(row)

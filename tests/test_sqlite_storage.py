@@ -316,3 +316,26 @@ def test_unopenable_file_raises_storage_error_naming_it(tmp_path):
 
 def test_describe_names_the_file(db):
     assert db in SqliteStorage('q', filename=db).describe()  # opens nothing
+
+
+def test_a_long_held_write_lock_is_storage_unavailable_for_every_verb(tmp_path):
+    """Another process holding the write lock past ``timeout`` is an outage
+    to retry (StorageUnavailable), whichever verb meets it."""
+    import sqlite3 as _sqlite3
+    from huey.exceptions import StorageUnavailable
+    path = str(tmp_path / 'locked.db')
+    store = SqliteStorage('locked', filename=path, timeout=0.2)
+    store.enqueue(b'x')
+    reservation = store.reserve('w', 30, 1.0)
+    blocker = _sqlite3.connect(path, isolation_level=None)
+    blocker.execute('BEGIN IMMEDIATE')
+    try:
+        for call in (lambda: store.enqueue(b'y'), lambda: store.ack(reservation.token),
+                     lambda: store.renew('w', 30, 2.0), lambda: store.put_data('k', b'v')):
+            with pytest.raises(StorageUnavailable, match='stayed locked'):
+                call()
+    finally:
+        blocker.execute('ROLLBACK')
+        blocker.close()
+    assert store.ack(reservation.token)
+    store.close()

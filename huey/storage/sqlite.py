@@ -39,6 +39,7 @@ never blocks (``blocking = False``): the consumer polls with back-off.
 """
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
@@ -225,17 +226,7 @@ class SqliteStorage(Storage):
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction: the write lock before any read."""
         conn = self._conn()
-        try:
-            conn.execute('BEGIN IMMEDIATE')
-        except sqlite3.OperationalError as exc:
-            if 'locked' not in str(exc) and 'busy' not in str(exc):
-                raise
-            # Another process held the write lock past `timeout`: a pause, not
-            # a fault; callers that retry (the consumer) treat it like an outage.
-            raise StorageUnavailable(
-                'SQLite database %s stayed locked by another process for %ss; '
-                'raise timeout= or look for a process holding a long transaction'
-                % (os.path.abspath(self.filename), self.timeout)) from exc
+        conn.execute('BEGIN IMMEDIATE')
         try:
             yield conn
             conn.execute('COMMIT')
@@ -474,3 +465,28 @@ class SqliteStorage(Storage):
         with self._write() as conn:
             for table in ('messages', 'kv', 'dead_letters'):
                 conn.execute('DELETE FROM %s WHERE queue = ?' % table, (self.name,))
+
+
+def _guard(method):
+    """Turn "database is locked" (another process held the write lock past
+    ``timeout``) into StorageUnavailable, from any verb: a pause, not a
+    fault, which callers that retry (the consumer) treat like an outage."""
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            if 'locked' not in str(exc) and 'busy' not in str(exc):
+                raise
+            raise StorageUnavailable(
+                'SQLite database %s stayed locked by another process for %ss; '
+                'raise timeout= or look for a process holding a long transaction'
+                % (os.path.abspath(self.filename), self.timeout)) from exc
+    return guarded
+
+
+# Every verb of the storage interface (and the few extras) gets the guard.
+for _name in [n for n, v in vars(Storage).items()
+              if callable(v) and not n.startswith('_') and n in vars(SqliteStorage)]:
+    setattr(SqliteStorage, _name, _guard(getattr(SqliteStorage, _name)))
+del _name
