@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import threading
 import time
 from typing import Deque, FrozenSet, Iterable, NamedTuple
 
@@ -30,7 +29,6 @@ class LeaseKeeper:
         self._owners: FrozenSet[str] = frozenset()  # replaced whole, never mutated
         self._departed: Deque[Departure] = collections.deque()
         self._last_renewal = time.monotonic()
-        self._lock = threading.Lock()
 
     # -- called by the supervisor's main loop (cheap, never touches storage)
     def set_owners(self, owners: Iterable[str]) -> None:

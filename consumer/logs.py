@@ -40,11 +40,9 @@ def setup_logging(config, role: str, owner_of_file: bool) -> Optional[logging.Ha
     """(Re)configure the root logger for this process; return its handler."""
     root = logging.getLogger()
     for handler in list(root.handlers):
+        # Removed, not closed: a worker must not close (or ever rotate) the
+        # stream of the supervisor's handler it inherited.
         root.removeHandler(handler)
-        if not owner_of_file and isinstance(handler, logging.handlers.RotatingFileHandler):
-            # A worker inherits the supervisor's rotating handler: it must not
-            # close the shared stream's state nor ever rotate it.
-            continue
     if config.logfile and owner_of_file:
         handler = logging.handlers.RotatingFileHandler(
             config.logfile, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, delay=False)
@@ -65,5 +63,6 @@ def rotate_if_due(handler: Optional[logging.Handler]) -> None:
     if isinstance(handler, logging.handlers.RotatingFileHandler):
         probe = logging.LogRecord('huey', logging.INFO, __file__, 0, '', (), None)
         probe.role = 'supervisor'  # shouldRollover formats it, without the filters
-        if handler.shouldRollover(probe):
-            handler.doRollover()
+        with handler.lock:  # the scheduler thread may be logging meanwhile
+            if handler.shouldRollover(probe):
+                handler.doRollover()

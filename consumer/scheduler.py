@@ -123,9 +123,11 @@ class SchedulerThread(threading.Thread):
 
     def _tick(self) -> None:
         try:
+            # Leases first: after an outage our own running tasks' leases are
+            # overdue, and the scheduler's reclaim must not take them back.
+            self.keeper.tick()
             if self.scheduling:
                 self.scheduler.loop(self.clock())
-            self.keeper.tick()
         except StorageError as exc:
             if not self._failing:
                 logger.error('consumer cannot reach storage: %s (retrying; running '

@@ -9,6 +9,7 @@ describes).
 """
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import select
@@ -16,7 +17,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Deque, Dict, Optional
 
 from consumer import exitcodes
 from consumer.leases import LeaseKeeper
@@ -74,7 +75,7 @@ class Supervisor:
         self.config = config
         self.log_handler = log_handler
         self.pid = os.getpid()
-        self.pending_signals: List[int] = []
+        self.pending_signals: Deque[int] = collections.deque()
         self.workers: Dict[int, WorkerProcess] = {}
         self.free_numbers = list(range(1, config.workers + 1))
         self.fork_gate = threading.Lock()
@@ -104,6 +105,7 @@ class Supervisor:
 
     def install_signals(self) -> None:
         os.set_blocking(self._wake_w, False)
+        os.set_blocking(self._wake_r, False)  # _drain must never block the loop
         signal.set_wakeup_fd(self._wake_w)
         for sig in HANDLED:
             signal.signal(sig, self._record_signal)
@@ -150,7 +152,7 @@ class Supervisor:
 
     def handle_signals(self) -> None:
         while self.pending_signals:
-            sig = self.pending_signals.pop(0)
+            sig = self.pending_signals.popleft()
             if sig in (signal.SIGTERM, signal.SIGINT):
                 self.handle_stop(sig)
             elif sig == signal.SIGHUP:
@@ -188,17 +190,30 @@ class Supervisor:
             finally:
                 self.fork_gate.release()
 
-    def spawn(self, number: int) -> WorkerProcess:
+    def spawn(self, number: int) -> Optional[WorkerProcess]:
         """Fork one worker. The caller holds ``fork_gate``: no other thread of
         ours is inside a lock-holding section while we fork."""
         read_fd, write_fd = os.pipe()
+        os.set_blocking(read_fd, False)
         # Blocked until the child has replaced the supervisor's handlers: a
         # signal in between must not run them in the child.
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            # Out of processes or memory: keep running, try again later.
+            os.close(read_fd)
+            os.close(write_fd)
+            self.free_numbers.insert(0, number)
+            self.next_spawn_at = time.monotonic() + BOOT_BACKOFF_MAX
+            logger.error('cannot start worker %d: %s; retrying in %ss', number, exc,
+                         BOOT_BACKOFF_MAX)
+            return None
+        finally:
+            if os.getpid() == self.pid:
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         if pid == 0:
             self._become_worker(number, read_fd, write_fd, previous)
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         try:
             os.setpgid(pid, pid)  # also here, so no killpg can come before the child's own
         except (PermissionError, ProcessLookupError):
@@ -245,7 +260,11 @@ class Supervisor:
         # Its messages go back on the storage thread, at once (wake): this
         # loop must never wait on storage.
         self.keeper.set_owners(w.owner for w in self.workers.values())
-        self.keeper.departed(worker.owner, worker.number, crashed=not worker.cut_short)
+        # Cut short by us, or out of storage (exit 4): neither is the task's
+        # fault, so neither counts toward --max-deliveries.
+        crashed = not worker.cut_short and not (
+            os.WIFEXITED(status) and os.WEXITSTATUS(status) == exitcodes.STORAGE_LOST)
+        self.keeper.departed(worker.owner, worker.number, crashed=crashed)
         if self.scheduler_thread is not None:
             self.scheduler_thread.wake()
         expected = worker.retiring or self.stopping
@@ -319,9 +338,12 @@ class Supervisor:
                          self.keeper.pending(), self.config.lease)
 
     def second_stop_signal(self) -> bool:
-        stop = (signal.SIGTERM, signal.SIGINT)
-        seen = self.stop_at_once or any(sig in stop for sig in self.pending_signals)
-        self.pending_signals = [s for s in self.pending_signals if s not in stop]
+        """Consume recorded signals; True if a stop signal came again. (Other
+        signals need nothing during a stop: reaping runs on every pass.)"""
+        seen = self.stop_at_once
+        while self.pending_signals:
+            if self.pending_signals.popleft() in (signal.SIGTERM, signal.SIGINT):
+                seen = True
         return seen
 
 

@@ -171,7 +171,8 @@ class Worker:
     def hand_back(self, reservation) -> None:
         """Asked to stop while a blocking reserve waited: take no new work."""
         try:
-            self.huey.storage.requeue(reservation.token, count_delivery=False)
+            self.huey.storage.requeue(reservation.token, count_delivery=False,
+                                      owner=self.owner)
         except StorageError:
             pass  # the supervisor returns it when this worker has exited
 

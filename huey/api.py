@@ -326,7 +326,8 @@ class Huey:
 
     # -- the consumer's face ---------------------------------------------
     def reserve(self, owner: str, lease: float, timeout: float = 0) -> Optional[Reservation]:
-        return self.storage.reserve(owner, lease, time.time(), timeout)
+        reservation = self.storage.reserve(owner, lease, time.time(), timeout)
+        return None if reservation is None else reservation._replace(owner=owner)
 
     def process(self, reservation: Reservation, max_deliveries: Optional[int] = None,
                 on_start: Optional[Callable] = None) -> Outcome:
@@ -349,7 +350,11 @@ class Huey:
         if on_start is not None:
             on_start(task)
         outcome = execute(self, task)
-        self.storage.ack(reservation.token)
+        if not self.storage.ack(reservation.token, reservation.owner):
+            # Our lease ran out (storage unreachable, or the process was
+            # frozen) and the message went back; whoever has it now keeps it.
+            logger.warning('%s finished, but its reservation had already been returned '
+                           'to the queue (lease ran out): it may run again', task)
         return outcome
 
     def _dead_letter(self, reservation: Reservation, reason: str, task_id=None,
@@ -361,7 +366,7 @@ class Huey:
                 'error': 'dead letter: %s' % reason, 'type': 'huey.exceptions.QueueException',
                 'traceback': '', 'retries': 0, 'task_id': task_id,
                 'task': getattr(task, 'name', None)}))
-        self.storage.dead_letter(reservation.token, reason, time.time())
+        self.storage.dead_letter(reservation.token, reason, time.time(), reservation.owner)
         self.signals.send(S.SIGNAL_DEAD_LETTER, task, reason)
         return Outcome(S.SIGNAL_DEAD_LETTER, reason)
 

@@ -160,7 +160,8 @@ def _retry(huey, task, now: float, eta=None, delay=None) -> None:
     if eta is not None:
         again.eta = to_timestamp(eta)
     else:
+        # The delay counts from the failure, not from when the task started.
         wait = task.retry_delay if delay is None else delay
-        again.eta = now + wait if wait else None
+        again.eta = time.time() + wait if wait else None
     huey.signals.send(S.SIGNAL_RETRYING, again)
     huey.enqueue(again)

@@ -273,15 +273,19 @@ def test_key_value_keys_with_dots_and_percents_stay_apart(open_storage):
     assert storage.queue_items() == [b'still a queue']
 
 
-def test_expired_keys_leave_the_count(open_storage):
+def test_expiring_keys_are_not_indexed(open_storage):
+    """A key with a TTL leaves no index entry behind when Redis expires it
+    (one per periodic slot would pile up forever), and is not counted."""
     storage = open_storage()
     storage.put_data('keep', b'1')
-    assert storage.put_if_empty('short', b'1', ttl=0.05)
-    assert storage.result_count() == 2
-    time.sleep(0.15)
+    assert storage.put_if_empty('short', b'1', ttl=60)
+    storage.enqueue_once('slot', 60, b'p')
     assert storage.result_count() == 1
+    client = storage._redis()
+    assert client.scard(storage.prefix + 'kvkeys') == 1
     storage.flush_results()
     assert storage.result_count() == 0 and storage.peek_data('keep') is None
+    assert storage.peek_data('short') is None
 
 
 def test_owner_names_that_share_a_prefix(open_storage):
@@ -375,3 +379,13 @@ def test_publish_reaches_a_subscriber(open_storage, raw, unique_name):
     message = pubsub.get_message(timeout=2)
     assert message['data'] == b'{"status": "x"}'
     pubsub.close()
+
+
+def test_flush_finds_expiring_keys_of_a_name_with_glob_characters(open_storage, unique_name):
+    storage = open_storage(unique_name + '*[x]?')
+    other = open_storage(unique_name + 'Z[x]Q')  # would match an unescaped pattern
+    storage.put_if_empty('claim', b'1', ttl=600)
+    other.put_if_empty('claim', b'1', ttl=600)
+    storage.flush_all()
+    assert storage.peek_data('claim') is None
+    assert other.peek_data('claim') == b'1'

@@ -267,3 +267,26 @@ def test_returns_can_take_the_delivery_back(storage):
     assert again.deliveries == 1
     assert storage.release_owner('w2') == 1  # a crash counts
     assert storage.reserve('w3', 30, NOW).deliveries == 2
+
+
+def test_a_late_ack_does_not_end_the_next_owners_reservation(storage):
+    """Worker A's lease ran out and B got the message (same token): A's late
+    ack, requeue or dead-letter must leave B's reservation alone."""
+    storage.enqueue(b'm')
+    first = storage.reserve('A', 10, NOW)
+    assert storage.reclaim_expired(NOW + 11) == 1
+    second = storage.reserve('B', 10, NOW + 11)
+    assert second.token == first.token
+    assert storage.ack(first.token, owner='A') is False
+    assert storage.requeue(first.token, owner='A') is False
+    assert storage.dead_letter(first.token, 'late', NOW, owner='A') is None
+    assert storage.reserved_size() == 1
+    assert storage.release_owner('B') == 1  # B crashed: the message is still there
+    assert storage.reserve('C', 10, NOW + 12).data == b'm'
+
+
+def test_expiring_keys_go_with_a_flush(storage):
+    storage.put_if_empty('claim', b'1', ttl=600)
+    storage.enqueue_once('slot', 600, b'p')
+    storage.flush_all()
+    assert storage.peek_data('claim') is None and storage.peek_data('slot') is None

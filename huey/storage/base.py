@@ -29,6 +29,7 @@ class Reservation(NamedTuple):
     token: str
     data: bytes
     deliveries: int  # how many times this message was reserved, this one included
+    owner: Optional[str] = None  # filled in by Huey.reserve
 
 
 class DeadLetter(NamedTuple):
@@ -82,11 +83,16 @@ class Storage:
         """
         raise NotImplementedError
 
-    def ack(self, token: str) -> bool:
-        """Finish a reservation: the message is gone. False if unknown."""
+    def ack(self, token: str, owner: Optional[str] = None) -> bool:
+        """Finish a reservation: the message is gone. False if unknown.
+
+        With ``owner``, only that owner's reservation is finished: a worker
+        whose lease ran out must not end the reservation of the worker that
+        got the message next (it keeps its token)."""
         raise NotImplementedError
 
-    def requeue(self, token: str, count_delivery: bool = True) -> bool:
+    def requeue(self, token: str, count_delivery: bool = True,
+                owner: Optional[str] = None) -> bool:
         """Return a reserved message to the queue, at its old place.
 
         ``count_delivery=False`` takes back the delivery its reservation
@@ -169,14 +175,18 @@ class Storage:
         return self.peek_data(key) is not None
 
     def result_count(self) -> int:
+        """Key/value entries kept until deleted (results, locks, revocations);
+        entries with a TTL (claims, brief markers) are transient, not counted."""
         raise NotImplementedError
 
     def flush_results(self) -> None:
         raise NotImplementedError
 
     # -- dead letters --------------------------------------------------
-    def dead_letter(self, token: str, reason: str, now: float) -> Optional[str]:
-        """Move a reserved message to the dead letters (ack and keep, atomically)."""
+    def dead_letter(self, token: str, reason: str, now: float,
+                    owner: Optional[str] = None) -> Optional[str]:
+        """Move a reserved message to the dead letters (ack and keep,
+        atomically); ``owner`` as for :meth:`ack`."""
         raise NotImplementedError
 
     def dead_letter_add(self, data: bytes, reason: str, now: float, priority: int = 0) -> str:

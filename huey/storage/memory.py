@@ -77,9 +77,16 @@ class MemoryStorage(Storage):
             self._reserved[entry.token] = entry
             return Reservation(entry.token, entry.data, entry.deliveries)
 
-    def ack(self, token):
+    def _take(self, token, owner):
+        """The reservation of ``token`` (held by ``owner``, if given), removed."""
+        entry = self._reserved.get(token)
+        if entry is None or (owner is not None and entry.owner != owner):
+            return None
+        return self._reserved.pop(token)
+
+    def ack(self, token, owner=None):
         with self._cond:
-            return self._reserved.pop(token, None) is not None
+            return self._take(token, owner) is not None
 
     def _return(self, entry, count_delivery=True):
         if not count_delivery:
@@ -88,9 +95,9 @@ class MemoryStorage(Storage):
         self._pending[entry.token] = entry
         self._cond.notify()
 
-    def requeue(self, token, count_delivery=True):
+    def requeue(self, token, count_delivery=True, owner=None):
         with self._cond:
-            entry = self._reserved.pop(token, None)
+            entry = self._take(token, owner)
             if entry is None:
                 return False
             self._return(entry, count_delivery)
@@ -207,16 +214,16 @@ class MemoryStorage(Storage):
 
     def result_count(self):
         with self._cond:
-            return sum(1 for k in list(self._kv) if self._live(k) is not None)
+            return sum(1 for value, expires in self._kv.values() if expires is None)
 
     def flush_results(self):
         with self._cond:
             self._kv.clear()
 
     # -- dead letters --------------------------------------------------
-    def dead_letter(self, token, reason, now):
+    def dead_letter(self, token, reason, now, owner=None):
         with self._cond:
-            entry = self._reserved.pop(token, None)
+            entry = self._take(token, owner)
             if entry is None:
                 return None
             return self._add_dead(entry.data, reason, now, entry.priority)

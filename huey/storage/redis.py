@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -302,11 +303,12 @@ class RedisStorage(Storage):
         with self._errors():
             client.blpop([self._keys[_WAKE]], timeout=seconds)
 
-    def ack(self, token: str) -> bool:
-        return self._run('ack', token) == 1
+    def ack(self, token: str, owner: Optional[str] = None) -> bool:
+        return self._run('ack', token, owner or '') == 1
 
-    def requeue(self, token: str, count_delivery: bool = True) -> bool:
-        return self._run('requeue', token, 1 if count_delivery else 0) == 1
+    def requeue(self, token: str, count_delivery: bool = True,
+                owner: Optional[str] = None) -> bool:
+        return self._run('requeue', token, 1 if count_delivery else 0, owner or '') == 1
 
     def release_owner(self, owner: str, count_delivery: bool = True) -> int:
         return self._run('release_owner', owner, 1 if count_delivery else 0)
@@ -375,8 +377,12 @@ class RedisStorage(Storage):
 
     def put_if_empty(self, key: str, value: bytes, ttl: Optional[float] = None) -> bool:
         name, px = self._kv_key(key), _milliseconds(ttl) or None
+        if px:
+            # Not indexed in kvkeys: Redis expires it, and an index entry
+            # would outlive it (one per periodic slot, forever).
+            return bool(self._call('set', name, bytes(value), nx=True, px=px))
         return bool(self._transaction(lambda pipe: (
-            pipe.set(name, bytes(value), nx=True, px=px),
+            pipe.set(name, bytes(value), nx=True),
             pipe.sadd(self._keys[_KVKEYS], name)))[0])
 
     def has_data_for_key(self, key: str) -> bool:
@@ -387,10 +393,26 @@ class RedisStorage(Storage):
 
     def flush_results(self) -> None:
         self._run('flush_results')
+        self._delete_unindexed()
+
+    def _delete_unindexed(self) -> None:
+        """Keys with a TTL are not in kvkeys; a flush finds them by prefix
+        (SCAN: flushing is rare, and never on a hot path)."""
+        client = self._redis()
+        with self._errors():
+            start = len((self.prefix + 'kv:').encode())
+            pattern = re.sub(r'([*?\[\]\\])', r'\\\1', self.prefix) + 'kv:*'
+            # A key of ours has no dot after "kv:" (dots are escaped there);
+            # a longer name such as "<name>.kv:x" owns keys that match too.
+            names = [n for n in client.scan_iter(match=pattern, count=1000)
+                     if b'.' not in n[start:]]
+            if names:
+                client.delete(*names)
 
     # -- dead letters --------------------------------------------------
-    def dead_letter(self, token: str, reason: str, now: float) -> Optional[str]:
-        letter_id = self._run('dead_letter', token, reason, float(now))
+    def dead_letter(self, token: str, reason: str, now: float,
+                    owner: Optional[str] = None) -> Optional[str]:
+        letter_id = self._run('dead_letter', token, reason, float(now), owner or '')
         return letter_id.decode('ascii') if letter_id else None
 
     def dead_letter_add(self, data: bytes, reason: str, now: float, priority: int = 0) -> str:
@@ -431,3 +453,4 @@ class RedisStorage(Storage):
     # -- lifecycle -----------------------------------------------------
     def flush_all(self) -> None:
         self._run('flush_all')
+        self._delete_unindexed()

@@ -279,11 +279,12 @@ class SqliteStorage(Storage):
                 (owner, now + lease, row_id))
             return Reservation(_token(row_id), data, deliveries + 1)
 
-    def ack(self, token):
+    def ack(self, token, owner=None):
         # One statement is its own transaction: nothing to read first.
         cursor = self._conn().execute(
-            "DELETE FROM messages WHERE id = ? AND queue = ? AND state = 'reserved'",
-            (_row_id(token), self.name))
+            "DELETE FROM messages WHERE id = ? AND queue = ? AND state = 'reserved' "
+            "AND (? IS NULL OR owner = ?)",
+            (_row_id(token), self.name, owner, owner))
         return cursor.rowcount > 0
 
     def _return_where(self, where: str, *params, count_delivery: bool = True) -> int:
@@ -296,8 +297,9 @@ class SqliteStorage(Storage):
                 (0 if count_delivery else 1, self.name) + params)
             return cursor.rowcount
 
-    def requeue(self, token, count_delivery=True):
-        return self._return_where('id = ?', _row_id(token), count_delivery=count_delivery) > 0
+    def requeue(self, token, count_delivery=True, owner=None):
+        return self._return_where('id = ? AND (? IS NULL OR owner = ?)', _row_id(token),
+                                  owner, owner, count_delivery=count_delivery) > 0
 
     def release_owner(self, owner, count_delivery=True):
         return self._return_where('owner = ?', owner, count_delivery=count_delivery)
@@ -405,8 +407,8 @@ class SqliteStorage(Storage):
             return self._claim(conn, key, value, ttl)
 
     def result_count(self):
-        return self._count('SELECT COUNT(*) FROM kv WHERE queue = ? AND ' + _NOT_EXPIRED,
-                           self.name, time.time())
+        return self._count('SELECT COUNT(*) FROM kv WHERE queue = ? AND expires IS NULL',
+                           self.name)
 
     def flush_results(self):
         self._conn().execute('DELETE FROM kv WHERE queue = ?', (self.name,))
@@ -419,12 +421,13 @@ class SqliteStorage(Storage):
             (self.name, bytes(data), str(reason), float(now), int(priority or 0)))
         return _token(cursor.lastrowid)
 
-    def dead_letter(self, token, reason, now):
+    def dead_letter(self, token, reason, now, owner=None):
         with self._write() as conn:
             row = conn.execute(
                 "SELECT id, data, priority FROM messages "
-                "WHERE id = ? AND queue = ? AND state = 'reserved'",
-                (_row_id(token), self.name)).fetchone()
+                "WHERE id = ? AND queue = ? AND state = 'reserved' "
+                "AND (? IS NULL OR owner = ?)",
+                (_row_id(token), self.name, owner, owner)).fetchone()
             if row is None:
                 return None
             conn.execute('DELETE FROM messages WHERE id = ?', (row[0],))

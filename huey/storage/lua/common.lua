@@ -56,8 +56,13 @@ local function forget_owner(token)
   end
 end
 
--- End a reservation; true when the token was reserved.
-local function unreserve(token)
+-- End a reservation; true when the token was reserved (by ``owner``, when
+-- one is given: a worker whose lease ran out must not end the reservation
+-- of the worker that got the message after it).
+local function unreserve(token, owner)
+  if owner and owner ~= '' and redis.call('HGET', K.owner, token) ~= owner then
+    return false
+  end
   if redis.call('ZREM', K.reserved, token) == 0 then
     return false
   end
@@ -67,8 +72,8 @@ end
 
 -- A reserved message goes back to the queue under its old token, so it
 -- keeps its place in line.
-local function return_reserved(token)
-  if not unreserve(token) then
+local function return_reserved(token, owner)
+  if not unreserve(token, owner) then
     return false
   end
   make_pending(token, redis.call('HGET', K.priority, token) or 0)

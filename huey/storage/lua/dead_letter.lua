@@ -1,8 +1,8 @@
--- dead_letter. ARGV: token, reason, time. Ends the reservation and keeps
--- the message as a dead letter, together; returns the id, or false when the
--- token was not reserved.
+-- dead_letter. ARGV: token, reason, time, owner ('' for any). Ends the
+-- reservation and keeps the message as a dead letter, together; returns the
+-- id, or false when the token was not reserved (by that owner).
 local token = ARGV[1]
-if not unreserve(token) then
+if not unreserve(token, ARGV[4]) then
   return false
 end
 local data = redis.call('HGET', K.data, token) or ''

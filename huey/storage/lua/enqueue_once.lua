@@ -12,7 +12,9 @@ end
 if not ok then
   return false
 end
-redis.call('SADD', K.kvkeys, claim)
+if tonumber(ARGV[1]) == 0 then
+  redis.call('SADD', K.kvkeys, claim)  -- claims that expire are not indexed
+end
 local token = next_token()
 redis.call('HSET', K.data, token, ARGV[2])
 redis.call('HSET', K.priority, token, ARGV[3])
