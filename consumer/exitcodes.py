@@ -5,4 +5,3 @@ OK = 0
 ERROR = 1              # an unexpected failure of the supervisor itself
 USAGE = 2              # bad command line or app path: nothing was started
 WORKER_BOOT_ERROR = 3  # a worker could not start (startup hook, storage); repeated -> consumer stops
-STORAGE_LOST = 4       # a worker lost storage while finishing a task; replaced, the message runs again

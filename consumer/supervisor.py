@@ -64,8 +64,6 @@ def describe_exit(status: int, cut_short: bool = False) -> str:
     code = os.WEXITSTATUS(status)
     if code == exitcodes.WORKER_BOOT_ERROR:
         return 'exited with code %d (failed to start: see its error above)' % code
-    if code == exitcodes.STORAGE_LOST:
-        return 'exited with code %d (lost storage finishing a task, which runs again)' % code
     return 'exited with code %d' % code
 
 
@@ -260,11 +258,9 @@ class Supervisor:
         # Its messages go back on the storage thread, at once (wake): this
         # loop must never wait on storage.
         self.keeper.set_owners(w.owner for w in self.workers.values())
-        # Cut short by us, or out of storage (exit 4): neither is the task's
-        # fault, so neither counts toward --max-deliveries.
-        crashed = not worker.cut_short and not (
-            os.WIFEXITED(status) and os.WEXITSTATUS(status) == exitcodes.STORAGE_LOST)
-        self.keeper.departed(worker.owner, worker.number, crashed=crashed)
+        # Cut short by us is not the task's fault: it does not count toward
+        # --max-deliveries.
+        self.keeper.departed(worker.owner, worker.number, crashed=not worker.cut_short)
         if self.scheduler_thread is not None:
             self.scheduler_thread.wake()
         expected = worker.retiring or self.stopping

@@ -75,7 +75,6 @@ class Worker:
         self.pipe_fd = pipe_fd
         self.owner = owner_id(supervisor_pid, os.getpid())
         self.stop_requested = False
-        self.exit_code = exitcodes.OK
         self.current_task = None
         self._wake_r, self._wake_w = os.pipe()
         self._poll_delay = config.delay
@@ -98,7 +97,7 @@ class Worker:
                 self.loop()
         finally:
             self.shutdown()
-        return self.exit_code
+        return exitcodes.OK
 
     def initialize(self) -> None:
         die_with_parent()
@@ -160,13 +159,15 @@ class Worker:
         self.run_reservation(reservation)
 
     def return_lost_reservations(self) -> None:
-        """Between tasks this worker holds nothing; what storage says it holds
-        came from a reserve whose reply never arrived."""
+        """Between tasks this worker holds nothing: what storage says it holds
+        is a message whose finish never reached storage, or came from a
+        reserve whose reply never arrived. Either way it goes back."""
         returned = self.huey.storage.release_owner(self.owner, count_delivery=False)
         self._reserve_may_be_lost = False
         if returned:
-            logger.warning('worker %d returned %d message(s) reserved by a call whose '
-                           'reply was lost', self.number, returned)
+            logger.warning('worker %d returned %d message(s) it could not finish or '
+                           'never received during the outage; they run again',
+                           self.number, returned)
 
     def hand_back(self, reservation) -> None:
         """Asked to stop while a blocking reserve waited: take no new work."""
@@ -185,13 +186,13 @@ class Worker:
             outcome = self.huey.process(reservation, self.config.max_deliveries,
                                         on_start=self._started)
         except StorageError as exc:
-            # Its result or ack did not reach storage. The supervisor keeps
-            # renewing a live worker's leases, so exit: the supervisor then
-            # returns the message (or its lease runs out) and it runs again.
-            logger.error('lost contact with storage finishing %s: %s; exiting so '
-                         'its message runs again', self.current_task, exc)
-            self.exit_code = exitcodes.STORAGE_LOST
-            self.stop_requested = True
+            # Its result or ack did not reach storage, so the message is still
+            # reserved in our name (and the supervisor renews it). Return it
+            # as soon as storage answers again, before reserving anything
+            # else: it runs again (at least once), nobody waits for a lease.
+            logger.debug('storage lost while finishing %s: it will run again', self.current_task)
+            self._reserve_may_be_lost = True
+            self._storage_failed(exc)
             outcome = None
         finally:
             self.ticker.idle()
