@@ -54,6 +54,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         huey.storage.queue_size()
     except StorageError as exc:
         return fail('cannot reach the storage of %s: %s' % (config.app_path, exc), exitcodes.ERROR)
+    if config.flush_locks:
+        freed = huey.flush_locks()
+        logging.getLogger('huey.consumer').info('released locks at start: %s',
+                                                ', '.join(freed) or 'none held')
     logging.getLogger('huey.consumer').info(
         'loaded %s: %d tasks (%d periodic)', config.app_path, len(huey.registry),
         len(huey.registry.periodic_tasks()))

@@ -57,6 +57,13 @@ OPTIONS: List[Option] = [
     Option('max_deliveries', ('--max-deliveries',), 5, type=int, group='delivery',
            help='a message delivered this many times without finishing (its worker '
                 'died each time) goes to the dead letters (default 5)'),
+    Option('worker_type', ('-k', '--worker-type'), 'process', group='workers',
+           help="kind of worker: 'process' only (accepted so huey command lines work; "
+                "threads and greenlets are not offered: a stuck or crashing task must "
+                "not take its neighbours down)"),
+    Option('flush_locks', ('-f', '--flush-locks'), False, action='store_true', group='workers',
+           help='at start, release every lock the application declared with '
+                'lock_task() (left held by a consumer that died whole)'),
     Option('max_boot_failures', ('--max-boot-failures',), 5, type=int, group='workers',
            help='consecutive worker start-up failures after which the consumer '
                 'stops with exit code 3 (default 5)'),
@@ -87,6 +94,8 @@ class Config:
     verbose: bool = False
     quiet: bool = False
     utc_given: bool = False
+    worker_type: str = 'process'
+    flush_locks: bool = False
 
     @property
     def use_utc(self) -> bool:
@@ -94,6 +103,9 @@ class Config:
 
     def validate(self) -> None:
         """Raise ValueError naming the option and the fix."""
+        if self.worker_type != 'process':
+            raise ValueError("-k/--worker-type %r is not offered: workers are processes "
+                             "here; drop -k or use -k process" % self.worker_type)
         if self.workers < 1:
             raise ValueError('-w/--workers must be 1 or more (got %d)' % self.workers)
         positive = ('delay', 'max_delay', 'scheduler_interval', 'lease')

@@ -35,6 +35,11 @@ logger = logging.getLogger('huey')
 PERIODIC_SLOT_TTL = 3600
 
 
+def _task_name_of(task) -> str:
+    """A task's name from its wrapper, its class, an instance, or the name."""
+    return task if isinstance(task, str) else task.name
+
+
 def _storage_of(thing, role: str) -> Optional[Storage]:
     """Accept a Storage or a seed-era front door (which has ``.storage``)."""
     if thing is None or isinstance(thing, Storage):
@@ -279,21 +284,25 @@ class Huey:
     def restore_by_id(self, task_id: str) -> bool:
         return self.storage.delete_data('r:%s' % task_id)
 
-    def revoke_all(self, name: str, revoke_until=None, revoke_once=False) -> None:
-        self._revoke('rt:%s' % name, revoke_until, revoke_once)
+    def revoke_all(self, task, revoke_until=None, revoke_once=False) -> None:
+        """Revoke every instance of a task (its wrapper, its class or its name)."""
+        self._revoke('rt:%s' % _task_name_of(task), revoke_until, revoke_once)
 
-    def restore_all(self, name: str) -> bool:
-        return self.storage.delete_data('rt:%s' % name)
+    def restore_all(self, task) -> bool:
+        return self.storage.delete_data('rt:%s' % _task_name_of(task))
 
-    def is_revoked_all(self, name: str, dt=None) -> bool:
+    def is_revoked_all(self, task, dt=None) -> bool:
         now = dt.timestamp() if isinstance(dt, datetime.datetime) else time.time()
-        return self._check_revoked('rt:%s' % name, now, peek=True)
+        return self._check_revoked('rt:%s' % _task_name_of(task), now, peek=True)
 
     def is_revoked(self, task, now: Optional[float] = None, peek=True) -> bool:
-        """Revoked as an instance (by id) or as a whole task class."""
+        """Revoked as an instance (by id) or as a whole task class. ``task``
+        is a Task instance, a task id, or a task wrapper / class (all instances)."""
         now = time.time() if now is None else now
         if isinstance(task, str):
             return self._check_revoked('r:%s' % task, now, peek)
+        if isinstance(task, TaskWrapper) or isinstance(task, type):
+            return self._check_revoked('rt:%s' % task.name, now, peek)
         return (self._check_revoked('r:%s' % task.id, now, peek)
                 or self._check_revoked('rt:%s' % task.name, now, peek))
 

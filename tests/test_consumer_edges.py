@@ -80,3 +80,13 @@ def test_empty_module_part_is_a_usage_error(tmp_path):
     proc = subprocess.run([sys.executable, '-m', 'consumer', 'main..huey'],
                           cwd=str(tmp_path), capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and 'is not an import path' in proc.stderr
+
+
+def test_huey_style_k_process_is_accepted_and_f_flushes_locks(consumers, client):
+    """Command lines copied from huey's docs (`-k process -f`) work: -f
+    releases declared locks left held by a consumer that died whole."""
+    client.huey.storage.put_data('lock.exclusive', b'host:1:2')  # a dead consumer's lock
+    consumer = consumers('-w', '1', '-k', 'process', '-f')
+    consumer.wait_for_started(1)
+    assert 'released locks at start: exclusive' in consumer.log()
+    assert not client.huey.is_locked('exclusive')

@@ -118,3 +118,15 @@ def test_failed_second_attempt_keeps_the_first_holders_note(huey):
         lock.acquire()
     from huey import Huey
     assert Huey(huey.storage).release_locks_of('host:1:9') == ['job-1']
+
+
+def test_revoke_all_takes_the_task_itself_as_in_huey(huey):
+    @huey.task()
+    def work():
+        return 1
+
+    huey.revoke_all(work)
+    assert huey.is_revoked(work) and huey.is_revoked_all(work) and work.is_revoked()
+    assert huey.is_revoked(work.task_class)
+    assert huey.restore_all(work)
+    assert not huey.is_revoked(work)
