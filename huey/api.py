@@ -190,21 +190,22 @@ class Huey:
     # -- enqueueing ----------------------------------------------------
     def enqueue(self, task: Task):
         """Queue a task (or a pipeline); its Result, or None without a result store."""
-        if self.immediate:
-            return self._run_immediately(task)
-        data = serialize(task.to_message())
         if task.eta is not None and task.eta > time.time():
-            self.storage.schedule_add(data, task.eta, task.priority or 0)
+            # Delayed work waits in storage, in immediate mode too.
+            self.storage.schedule_add(serialize(task.to_message()), task.eta, task.priority or 0)
             self.signals.send(S.SIGNAL_SCHEDULED, task)
+        elif self.immediate:
+            self.signals.send(S.SIGNAL_ENQUEUED, task)
+            execute(self, task)
         else:
-            self.storage.enqueue(data, task.priority or 0)
+            self.storage.enqueue(serialize(task.to_message()), task.priority or 0)
             self.signals.send(S.SIGNAL_ENQUEUED, task)
         return self._result_for(task)
 
     def enqueue_many(self, tasks: List[Task]):
         """Queue many tasks in one round trip; a ResultGroup (or None)."""
         if self.immediate:
-            results = [self._run_immediately(t) for t in tasks]
+            results = [self.enqueue(t) for t in tasks]
         else:
             self.storage.enqueue_many([(serialize(t.to_message()), t.priority or 0)
                                        for t in tasks])
@@ -223,15 +224,6 @@ class Huey:
             chain.append(Result(self, node))
             node = node.on_complete
         return ResultGroup(chain)
-
-    def _run_immediately(self, task: Task):
-        if task.eta is not None and task.eta > time.time():
-            self.storage.schedule_add(serialize(task.to_message()), task.eta, task.priority or 0)
-            self.signals.send(S.SIGNAL_SCHEDULED, task)
-        else:
-            self.signals.send(S.SIGNAL_ENQUEUED, task)
-            execute(self, task)
-        return self._result_for(task)
 
     def reschedule(self, task: Task, eta=None, delay=None):
         """Revoke this instance and enqueue a copy to run at a new time."""

@@ -58,7 +58,7 @@ class Storage:
     # -- queue ---------------------------------------------------------
     def enqueue(self, data: bytes, priority: int = 0) -> str:
         """Add a message to the pending queue; return its token."""
-        raise NotImplementedError
+        return self.enqueue_many([(data, priority)])[0]
 
     def enqueue_many(self, items: Sequence[Tuple[bytes, int]]) -> List[str]:
         """Add many ``(data, priority)`` messages in one round trip."""

@@ -43,9 +43,6 @@ class MemoryStorage(Storage):
         return (-entry.priority, entry.token)
 
     # -- queue ---------------------------------------------------------
-    def enqueue(self, data, priority=0):
-        return self.enqueue_many([(data, priority)])[0]
-
     def enqueue_many(self, items):
         with self._cond:
             tokens = []

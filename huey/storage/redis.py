@@ -259,9 +259,6 @@ class RedisStorage(Storage):
         return self.prefix + 'kv:' + key.replace('%', '%25').replace('.', '%2E')
 
     # -- queue ---------------------------------------------------------
-    def enqueue(self, data: bytes, priority: int = 0) -> str:
-        return self.enqueue_many([(data, priority)])[0]
-
     def enqueue_many(self, items: Sequence[Tuple[bytes, int]]) -> List[str]:
         args = []
         for data, priority in items:

@@ -250,9 +250,6 @@ class SqliteStorage(Storage):
             (self.name, state, int(priority or 0), bytes(data), eta))
         return _token(cursor.lastrowid)
 
-    def enqueue(self, data, priority=0):
-        return self.enqueue_many([(data, priority)])[0]
-
     def enqueue_many(self, items):
         with self._write() as conn:
             return [self._insert(conn, data, priority) for data, priority in items]
