@@ -257,7 +257,10 @@ class Huey:
         self.storage.put_data(key, pickle.dumps((until, revoke_once)))
 
     def _check_revoked(self, key: str, now: float, peek: bool) -> bool:
-        data = self.storage.peek_data(key)
+        return self._revoked_by(key, self.storage.peek_data(key), now, peek)
+
+    def _revoked_by(self, key: str, data: Optional[bytes], now: float, peek: bool) -> bool:
+        """Whether the revocation ``data`` stored at ``key`` holds at ``now``."""
         if data is None:
             return False
         until, once = pickle.loads(data)
@@ -295,8 +298,11 @@ class Huey:
             return self._check_revoked('r:%s' % task, now, peek)
         if isinstance(task, TaskWrapper) or isinstance(task, type):
             return self._check_revoked('rt:%s' % task.name, now, peek)
-        return (self._check_revoked('r:%s' % task.id, now, peek)
-                or self._check_revoked('rt:%s' % task.name, now, peek))
+        # Both keys in one read: this runs before every task.
+        keys = ('r:%s' % task.id, 'rt:%s' % task.name)
+        by_id, by_name = self.storage.peek_many(keys)
+        return (self._revoked_by(keys[0], by_id, now, peek)
+                or self._revoked_by(keys[1], by_name, now, peek))
 
     # -- hooks ---------------------------------------------------------
     def run_pre_execute(self, task) -> None:

@@ -160,6 +160,13 @@ def test_key_value(storage):
     assert storage.delete_data('k2') is False
 
 
+def test_peek_many_reads_keys_in_order(storage):
+    storage.put_data('a.1', b'x')
+    storage.put_data('c', b'')
+    assert storage.peek_many(['a.1', 'b', 'c']) == [b'x', None, b'']
+    assert storage.peek_many([]) == []
+
+
 def test_put_if_empty_and_ttl(storage):
     assert storage.put_if_empty('lock', b'1') is True
     assert storage.put_if_empty('lock', b'2') is False

@@ -160,6 +160,11 @@ class Storage:
         """The value, or ``None`` when the key is not set."""
         raise NotImplementedError
 
+    def peek_many(self, keys: Sequence[str]) -> List[Optional[bytes]]:
+        """The values of ``keys`` in order (``None`` where not set); backends
+        with round trips override it to read them all at once."""
+        return [self.peek_data(key) for key in keys]
+
     def pop_data(self, key: str) -> Optional[bytes]:
         """Read and delete; ``None`` when the key is not set."""
         raise NotImplementedError

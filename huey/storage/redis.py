@@ -362,6 +362,9 @@ class RedisStorage(Storage):
     def peek_data(self, key: str) -> Optional[bytes]:
         return self._call('get', self._kv_key(key))
 
+    def peek_many(self, keys: Sequence[str]) -> List[Optional[bytes]]:
+        return self._call('mget', [self._kv_key(key) for key in keys]) if keys else []
+
     def pop_data(self, key: str) -> Optional[bytes]:
         name = self._kv_key(key)
         return self._transaction(lambda pipe: (pipe.getdel(name),
