@@ -6,6 +6,7 @@ frozen :class:`Config` the CLI builds, and the option table in the docs.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from dataclasses import dataclass, fields
 from typing import Any, List, Optional
@@ -108,6 +109,12 @@ class Config:
                              "here; drop -k or use -k process" % self.worker_type)
         if self.workers < 1:
             raise ValueError('-w/--workers must be 1 or more (got %d)' % self.workers)
+        for opt in OPTIONS:
+            value = getattr(self, opt.dest)
+            if opt.type is float and not math.isfinite(value):
+                # NaN passes every comparison below and would reach storage.
+                raise ValueError('%s must be a finite number of seconds (got %r)'
+                                 % ('/'.join(opt.flags), value))
         positive = ('delay', 'max_delay', 'scheduler_interval', 'lease')
         for name in positive:
             if getattr(self, name) <= 0:

@@ -20,7 +20,7 @@ from huey import signals as S
 from huey.exceptions import ConfigurationError, MessageDecodeError, QueueException, TaskException
 from huey.execution import Outcome, error_metadata, execute
 from huey.locks import TaskLock, release_locks_of
-from huey.message import deserialize, peek_name, serialize
+from huey.message import deserialize, peek_message, serialize
 from huey.registry import TaskRegistry
 from huey.result import ErrorResult, Result, ResultGroup, encode_result
 from huey.signals import Signals
@@ -341,6 +341,12 @@ class Huey:
         """Run one reserved message to its end and ack it. Messages that cannot
         run become dead letters; nothing raised here comes from the task.
         ``on_start(task)`` is called just before the task runs."""
+        if max_deliveries and reservation.deliveries > max_deliveries:
+            # Checked before anything else touches the message, so a message
+            # that kills its worker anywhere (even while being decoded) ends.
+            return self._dead_letter(reservation, (
+                'poison message: delivered %d times without finishing (its worker '
+                'died each time); inspect it before requeueing' % (reservation.deliveries - 1)))
         try:
             message = deserialize(reservation.data)
         except MessageDecodeError as exc:
@@ -348,12 +354,7 @@ class Huey:
         try:
             task = task_from_message(self, message)
         except QueueException as exc:
-            return self._dead_letter(reservation, str(exc), task_id=message.id)
-        if max_deliveries and reservation.deliveries > max_deliveries:
-            return self._dead_letter(reservation, (
-                'poison message: delivered %d times without finishing (its worker '
-                'died each time); inspect it before requeueing' % (reservation.deliveries - 1)),
-                task_id=task.id, task=task)
+            return self._dead_letter(reservation, str(exc))
         if on_start is not None:
             on_start(task)
         outcome = execute(self, task)
@@ -364,18 +365,25 @@ class Huey:
                            'to the queue (lease ran out): it may run again', task)
         return outcome
 
-    def _dead_letter(self, reservation: Reservation, reason: str, task_id=None,
-                     task=None) -> Outcome:
-        logger.error('dead letter (%s): %s', peek_name(reservation.data), reason)
-        if task_id is not None:
+    def _dead_letter(self, reservation: Reservation, reason: str) -> Outcome:
+        message = peek_message(reservation.data)
+        logger.error('dead letter (%s): %s', message.name if message else '<undecodable>',
+                     reason)
+        if message is not None:
             # A caller waiting on get() learns why, instead of waiting forever.
-            self.put_result(task_id, ErrorResult({
+            self.put_result(message.id, ErrorResult({
                 'error': 'dead letter: %s' % reason, 'type': 'huey.exceptions.QueueException',
-                'traceback': '', 'retries': 0, 'task_id': task_id,
-                'task': getattr(task, 'name', None)}))
+                'traceback': '', 'retries': 0, 'task_id': message.id, 'task': message.name}))
         self.storage.dead_letter(reservation.token, reason, time.time(), reservation.owner)
-        self.signals.send(S.SIGNAL_DEAD_LETTER, task, reason)
+        self.signals.send(S.SIGNAL_DEAD_LETTER, self._task_or_none(message), reason)
         return Outcome(S.SIGNAL_DEAD_LETTER, reason)
+
+    def _task_or_none(self, message):
+        """The task of a message for signal handlers, or None if it has none here."""
+        try:
+            return None if message is None else task_from_message(self, message)
+        except QueueException:
+            return None
 
     def move_due(self, now: Optional[float] = None) -> int:
         """Move delayed messages whose eta has come into the queue."""
@@ -443,7 +451,16 @@ class Huey:
         return self.storage.dead_letters()
 
     def requeue_dead_letters(self, ids: Optional[Iterable[str]] = None) -> int:
-        return self.storage.requeue_dead_letters(ids)
+        """Put dead letters back in the queue; returns how many went back.
+        The "dead letter" error stored for each is cleared first, so a get()
+        waits for the new run instead of seeing the old failure."""
+        wanted = None if ids is None else set(ids)
+        if self.result_storage is not None:
+            for letter in self.dead_letters():
+                message = peek_message(letter.data)
+                if message is not None and (wanted is None or letter.id in wanted):
+                    self.result_storage.delete_data(message.id)
+        return self.storage.requeue_dead_letters(wanted)
 
     def purge_dead_letters(self) -> int:
         return self.storage.purge_dead_letters()

@@ -30,8 +30,16 @@ class Outcome(NamedTuple):
     duration: float = 0.0
 
 
+def _text_of(exc: BaseException) -> str:
+    """str(exc), even for an exception whose __str__ itself raises."""
+    try:
+        return str(exc)
+    except Exception:
+        return '<%s whose str() failed>' % type(exc).__name__
+
+
 def error_metadata(task, exc: BaseException, tb: Optional[str] = None) -> dict:
-    return {'error': str(exc), 'type': '%s.%s' % (type(exc).__module__, type(exc).__qualname__),
+    return {'error': _text_of(exc), 'type': '%s.%s' % (type(exc).__module__, type(exc).__qualname__),
             'traceback': tb if tb is not None else traceback.format_exc(),
             'retries': task.retries, 'task_id': task.id, 'task': task.name}
 
@@ -76,7 +84,9 @@ def _run(huey, task, now: float) -> Outcome:
     except CancelExecution as e:
         exc = e
         outcome = _cancel(huey, task, e, now)
-    except Exception as e:
+    except (Exception, SystemExit) as e:
+        # sys.exit() in a task fails that task; it must not end the worker
+        # (which would count as a crash and run the task again).
         exc = e
         outcome = _fail(huey, task, e, now, log=True)
     else:

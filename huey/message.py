@@ -43,6 +43,8 @@ class Message:
 
     @classmethod
     def from_dict(cls, data: dict) -> 'Message':
+        if not isinstance(data, dict):
+            raise TypeError('a message record is a dict, not %s' % type(data).__name__)
         data = dict(data)
         for link in ('on_complete', 'on_error'):
             if data.get(link) is not None:
@@ -61,7 +63,7 @@ class Message:
 
 
 _NUMBER = (int, float)
-_FIELD_TYPES = (('id', (str, int)), ('name', (str,)), ('args', (tuple, list)),
+_FIELD_TYPES = (('id', (str,)), ('name', (str,)), ('args', (tuple, list)),
                 ('kwargs', (dict,)), ('eta', _NUMBER + (type(None),)),
                 ('retries', _NUMBER), ('retry_delay', _NUMBER), ('priority', _NUMBER),
                 ('expires', _NUMBER + (type(None),)))
@@ -108,8 +110,17 @@ def _from_envelope(envelope: Any) -> Message:
             % (envelope['v'], FORMAT_VERSION))
     try:
         return Message.from_dict(envelope['m'])
-    except (TypeError, AttributeError) as exc:
-        raise MessageDecodeError('message fields are malformed: %s' % exc) from exc
+    except Exception as exc:  # whatever a malformed record raises, it is a dead letter
+        raise MessageDecodeError('message fields are malformed: %s: %s'
+                                 % (type(exc).__name__, exc)) from exc
+
+
+def peek_message(data: bytes) -> Optional[Message]:
+    """The message in ``data``, or ``None`` if it cannot be decoded."""
+    try:
+        return deserialize(data)
+    except MessageDecodeError:
+        return None
 
 
 def peek_name(data: bytes) -> str:

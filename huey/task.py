@@ -47,6 +47,10 @@ class Task:
                  on_error=None):
         self.args = tuple(args or ())
         self.kwargs = dict(kwargs or {})
+        if id is not None and not isinstance(id, str):
+            # Ids name storage keys (results, revocations): only strings do.
+            raise TypeError('task id must be a string, not %s (%r): pass id=str(...)'
+                            % (type(id).__name__, id))
         self.id = id or str(uuid.uuid4())
         self.eta = eta  # UTC epoch seconds, or None
         self.retries = self.default_retries if retries is None else retries

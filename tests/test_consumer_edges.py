@@ -67,6 +67,10 @@ def test_processes_a_task_started_die_with_a_cut_short_worker(consumers, client)
     (['-l', '/tmp'], 'is a directory'),
     (['-u', '--localtime'], 'not both'),
     (['-v', '-q'], 'not both'),
+    # NaN passed every "> 0" check once and reached Redis, which lost a message.
+    (['--lease', 'nan'], 'finite number'),
+    (['-d', 'inf'], 'finite number'),
+    (['--graceful-timeout', 'nan'], 'finite number'),
 ])
 def test_bad_options_are_one_line_and_exit_2(tmp_path, args, message):
     proc = subprocess.run([sys.executable, '-m', 'consumer', 'app.huey'] + args,

@@ -82,6 +82,9 @@ BAD_MESSAGES = {
     'args-not-a-sequence': _envelope(args=5),
     'kwargs-not-a-dict': _envelope(kwargs=[1, 2]),
     'name-not-a-string': _envelope(name=None),
+    # Both once escaped the decoder and crashed every worker that took them.
+    'link-not-a-dict': _envelope(on_complete='abc'),
+    'id-not-a-string': _envelope(id=42),
     # A class the consumer cannot import (protocol 0 GLOBAL opcode).
     'missing-class': MAGIC + b'cno_such_module_zz\nThing\n(tR.',
 }
@@ -256,6 +259,47 @@ def test_poison_message_is_dead_lettered(huey):
     [letter] = huey.dead_letters()
     assert 'poison' in letter.reason and '3 times' in letter.reason
     assert huey.pending_count() == 0 and huey.storage.reserved_size() == 0
+
+
+def test_poison_is_checked_before_decoding(huey, monkeypatch):
+    """A message that kills its worker while being decoded (here: decoding
+    itself fails hard) still reaches the dead letters after max_deliveries."""
+    huey.storage.enqueue(GOOD)
+    for _ in range(3):
+        huey.storage.requeue(huey.reserve('w', lease=60).token)
+    monkeypatch.setattr('huey.api.deserialize', lambda data: 1 / 0)
+    outcome = huey.process(huey.reserve('w', lease=60), max_deliveries=3)
+    assert outcome.status == S.SIGNAL_DEAD_LETTER
+    assert 'poison' in huey.dead_letters()[0].reason
+
+
+def test_requeued_dead_letter_does_not_keep_its_old_error(huey):
+    """A requeued poison message that then returns None: get() gives None,
+    not the dead-letter error stored when it was given up on."""
+    @huey.task()
+    def flaky():
+        return None
+
+    result = flaky()
+    for _ in range(3):
+        huey.storage.requeue(huey.reserve('w', lease=60).token)
+    assert huey.process(huey.reserve('w', lease=60), max_deliveries=3).status == \
+        S.SIGNAL_DEAD_LETTER
+    with pytest.raises(TaskException, match='dead letter'):
+        huey.result(result.id, preserve=True)
+    assert huey.requeue_dead_letters() == 1
+    assert [o.status for o in run_pending(huey)] == [S.SIGNAL_COMPLETE]
+    assert result.get() is None
+
+
+def test_task_id_must_be_a_string(huey):
+    @huey.task()
+    def job():
+        pass
+
+    with pytest.raises(TypeError, match='id=str'):
+        job.schedule(id=42)
+    assert huey.pending_count() == 0 and huey.scheduled_count() == 0
 
 
 def test_message_at_its_last_allowed_delivery_still_runs(huey):

@@ -389,3 +389,18 @@ def test_flush_finds_expiring_keys_of_a_name_with_glob_characters(open_storage, 
     storage.flush_all()
     assert storage.peek_data('claim') is None
     assert other.peek_data('claim') == b'1'
+
+
+def test_non_finite_lease_is_refused_before_it_can_strand_a_message(open_storage):
+    """A NaN lease (say, from ``--lease nan``) once reached the reserve
+    script, which popped the message and then failed: it was in neither the
+    queue nor the reserved set. It is refused before the script runs."""
+    storage = open_storage()
+    storage.enqueue(b'm')
+    for lease in (float('nan'), float('inf')):
+        with pytest.raises(ValueError, match='finite'):
+            storage.reserve('w1', lease, NOW)
+    with pytest.raises(ValueError, match='finite'):
+        storage.schedule_add(b's', float('nan'))
+    assert storage.queue_size() == 1 and storage.reserved_size() == 0
+    assert drain(storage) == [b'm']

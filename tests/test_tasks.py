@@ -193,6 +193,32 @@ def test_unpicklable_exception_is_still_reported(huey):
         result.get()
 
 
+def test_exception_whose_str_raises_is_still_reported(huey):
+    class Sullen(Exception):
+        def __str__(self):
+            raise RuntimeError('no')
+
+    @huey.task()
+    def fail():
+        raise Sullen()
+
+    result = fail()
+    assert [o.status for o in run_pending(huey)] == [S.SIGNAL_ERROR]
+    with pytest.raises(TaskException, match='Sullen whose str'):
+        result.get()
+
+
+def test_sys_exit_in_a_task_fails_the_task_not_the_worker(huey):
+    @huey.task()
+    def leave():
+        raise SystemExit(3)
+
+    result = leave()
+    assert [o.status for o in run_pending(huey)] == [S.SIGNAL_ERROR]
+    with pytest.raises(TaskException, match='SystemExit'):
+        result.get()
+
+
 def test_unpicklable_result_fails_clearly(huey):
     @huey.task()
     def make_lock():

@@ -95,6 +95,14 @@ def _script_sources() -> Dict[str, str]:
             for name in _SCRIPTS}
 
 
+def _finite(value: float, what: str) -> float:
+    """Refuse NaN and infinities before a script sees them: Redis rejects
+    them half-way through a script, after its first writes have happened."""
+    if not math.isfinite(value):
+        raise ValueError('%s must be a finite number of seconds (got %r)' % (what, value))
+    return value
+
+
 def _milliseconds(ttl: Optional[float]) -> int:
     """A ttl in seconds as PX milliseconds; 0 means no expiry."""
     if not ttl:
@@ -277,7 +285,7 @@ class RedisStorage(Storage):
                 timeout: float = 0) -> Optional[Reservation]:
         give_up = time.monotonic() + max(timeout or 0, 0)
         while True:
-            found = self._run('reserve', owner, float(now) + float(lease))
+            found = self._run('reserve', owner, _finite(float(now) + float(lease), 'lease'))
             if found:
                 token, data, deliveries = found
                 return Reservation(token.decode('ascii'), data, int(deliveries))
@@ -311,7 +319,7 @@ class RedisStorage(Storage):
         return self._run('release_owner', owner, 1 if count_delivery else 0)
 
     def renew(self, owner: str, lease: float, now: float) -> int:
-        return self._run('renew', owner, float(now) + float(lease))
+        return self._run('renew', owner, _finite(float(now) + float(lease), 'lease'))
 
     def reclaim_expired(self, now: float) -> int:
         return self._run('reclaim_expired', float(now))
@@ -333,7 +341,7 @@ class RedisStorage(Storage):
 
     # -- schedule ------------------------------------------------------
     def schedule_add(self, data: bytes, eta: float, priority: int = 0) -> str:
-        return self._run('schedule_add', bytes(data), float(eta),
+        return self._run('schedule_add', bytes(data), _finite(float(eta), 'eta'),
                          int(priority or 0)).decode('ascii')
 
     def schedule_move_due(self, now: float, limit: int = 1000) -> int:
