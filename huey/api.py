@@ -20,14 +20,14 @@ from huey import signals as S
 from huey.exceptions import ConfigurationError, MessageDecodeError, QueueException, TaskException
 from huey.execution import Outcome, error_metadata, execute
 from huey.locks import TaskLock, release_locks_of
-from huey.message import deserialize, peek_message, serialize
+from huey.message import deserialize, encode_task, peek_message
 from huey.registry import TaskRegistry
 from huey.result import ErrorResult, Result, ResultGroup, encode_result
 from huey.signals import Signals
 from huey.storage.base import Reservation, Storage
 from huey.storage.memory import MemoryStorage
 from huey.task import PeriodicTaskWrapper, Task, TaskWrapper, task_from_message
-from huey.timeutil import resolve_eta
+from huey.timeutil import instant, resolve_eta
 
 logger = logging.getLogger('huey')
 
@@ -192,13 +192,13 @@ class Huey:
         """Queue a task (or a pipeline); its Result, or None without a result store."""
         if task.eta is not None and task.eta > time.time():
             # Delayed work waits in storage, in immediate mode too.
-            self.storage.schedule_add(serialize(task.to_message()), task.eta, task.priority or 0)
+            self.storage.schedule_add(encode_task(task), task.eta, task.priority or 0)
             self.signals.send(S.SIGNAL_SCHEDULED, task)
         elif self.immediate:
             self.signals.send(S.SIGNAL_ENQUEUED, task)
             execute(self, task)
         else:
-            self.storage.enqueue(serialize(task.to_message()), task.priority or 0)
+            self.storage.enqueue(encode_task(task), task.priority or 0)
             self.signals.send(S.SIGNAL_ENQUEUED, task)
         return self._result_for(task)
 
@@ -207,7 +207,7 @@ class Huey:
         if self.immediate:
             results = [self.enqueue(t) for t in tasks]
         else:
-            self.storage.enqueue_many([(serialize(t.to_message()), t.priority or 0)
+            self.storage.enqueue_many([(encode_task(t), t.priority or 0)
                                        for t in tasks])
             for task in tasks:
                 self.signals.send(S.SIGNAL_ENQUEUED, task)
@@ -253,8 +253,10 @@ class Huey:
 
     # -- revocation ----------------------------------------------------
     def _revoke(self, key: str, revoke_until, revoke_once) -> None:
-        until = revoke_until.timestamp() if isinstance(revoke_until, datetime.datetime) else revoke_until
-        self.storage.put_data(key, pickle.dumps((until, revoke_once)))
+        # Converted (or refused) here: a bad value stored would fail the
+        # check that runs before every instance of the task.
+        until = None if revoke_until is None else instant(revoke_until, 'revoke_until')
+        self.storage.put_data(key, pickle.dumps((until, bool(revoke_once))))
 
     def _check_revoked(self, key: str, now: float, peek: bool) -> bool:
         return self._revoked_by(key, self.storage.peek_data(key), now, peek)
@@ -270,7 +272,9 @@ class Huey:
                 self.storage.delete_data(key)
             return False
         if once and not peek:
-            self.storage.delete_data(key)
+            # Only the check that deletes it is revoked: two workers taking
+            # two instances at once must not both skip theirs.
+            return self.storage.delete_data(key)
         return True
 
     def revoke_by_id(self, task_id: str, revoke_until=None, revoke_once=True) -> None:
@@ -278,6 +282,13 @@ class Huey:
 
     def restore_by_id(self, task_id: str) -> bool:
         return self.storage.delete_data('r:%s' % task_id)
+
+    def revoke(self, task, revoke_until=None, revoke_once=False) -> None:
+        """Revoke one instance: a Task, a Result, or a task id (huey 2's form)."""
+        self.revoke_by_id(getattr(task, 'id', task), revoke_until, revoke_once)
+
+    def restore(self, task) -> bool:
+        return self.restore_by_id(getattr(task, 'id', task))
 
     def revoke_all(self, task, revoke_until=None, revoke_once=False) -> None:
         """Revoke every instance of a task (its wrapper, its class or its name)."""
@@ -287,13 +298,13 @@ class Huey:
         return self.storage.delete_data('rt:%s' % _task_name_of(task))
 
     def is_revoked_all(self, task, dt=None) -> bool:
-        now = dt.timestamp() if isinstance(dt, datetime.datetime) else time.time()
+        now = time.time() if dt is None else instant(dt, 'dt')
         return self._check_revoked('rt:%s' % _task_name_of(task), now, peek=True)
 
     def is_revoked(self, task, now: Optional[float] = None, peek=True) -> bool:
         """Revoked as an instance (by id) or as a whole task class. ``task``
         is a Task instance, a task id, or a task wrapper / class (all instances)."""
-        now = time.time() if now is None else now
+        now = time.time() if now is None else instant(now, 'now')
         if isinstance(task, str):
             return self._check_revoked('r:%s' % task, now, peek)
         if isinstance(task, TaskWrapper) or isinstance(task, type):
@@ -395,15 +406,27 @@ class Huey:
         slot = dt.strftime('%Y-%m-%dT%H:%M')
         queued = []
         for task_class in self.registry.periodic_tasks():
-            if not task_class.validate_datetime(dt):
+            if not self._periodic_due(task_class, dt):
                 continue
             task = task_class()
             key = 'periodic:%s:%s' % (task.name, slot)
-            data = serialize(task.to_message())
+            data = encode_task(task)
             if self.storage.enqueue_once(key, PERIODIC_SLOT_TTL, data, task.priority or 0):
                 self.signals.send(S.SIGNAL_ENQUEUED, task)
                 queued.append(task)
         return queued
+
+    @staticmethod
+    def _periodic_due(task_class, dt: datetime.datetime) -> bool:
+        """Whether a periodic task's schedule matches ``dt``. A schedule that
+        raises is logged and skipped for this minute: it must not hold back
+        the other periodic tasks."""
+        try:
+            return bool(task_class.validate_datetime(dt))
+        except Exception:
+            logger.exception('schedule of periodic task %s failed for %s; skipped',
+                             task_class.name, dt.strftime('%Y-%m-%d %H:%M'))
+            return False
 
     def close(self) -> None:
         """Drop storage connections (a forked worker calls this first)."""

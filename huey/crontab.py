@@ -42,12 +42,11 @@ For example ``minute='0,30'``, ``hour='9-17'``, ``day_of_week='1-5'``,
 
 Day of month versus day of week
 -------------------------------
-As in classic cron, when BOTH ``day`` and ``day_of_week`` are restricted, a
-date matches if EITHER of them matches: ``day='1', day_of_week='1'`` runs on
-the 1st of every month *and* on every Monday. When one of them is
-unrestricted only the other one counts. "Unrestricted" means the field allows
-every value of its range, whichever way it is written (``'*'``, ``'*/1'``,
-``'1-31'`` ...), so spelling does not silently change the meaning.
+Every field must match, ``day`` and ``day_of_week`` included, as in huey:
+``day='1-7', day_of_week='1'`` is the first Monday of each month. (Unix cron
+differs here: when both are restricted it runs when EITHER matches. A huey
+schedule moved to this project keeps its meaning; a crontab line copied from
+Unix cron with both fields set does not, and wants two periodic tasks.)
 
 Errors
 ------
@@ -199,9 +198,8 @@ class Crontab:
     """A cron schedule; call it with a datetime to test one minute.
 
     Build it with :func:`crontab`. See the module docstring for the syntax.
-    When both ``day`` and ``day_of_week`` are restricted a date matches if
-    EITHER matches (classic cron semantics); if one allows every value, only
-    the other one restricts.
+    A minute matches when every field matches (huey's semantics, not Unix
+    cron's EITHER rule for ``day`` with ``day_of_week``).
 
     Attributes ``minutes``, ``hours``, ``days``, ``months`` and
     ``days_of_week`` hold the parsed values as frozensets. ``days_of_week``
@@ -230,11 +228,9 @@ class Crontab:
         """Reject day/month combinations that never (or, if strict, not
         always) exist.
 
-        Only meaningful when day_of_week is unrestricted: with OR semantics a
-        restricted day_of_week matches some date in every allowed month.
+        A date that exists falls on every weekday in some year, so a
+        day_of_week restriction never makes a schedule impossible by itself.
         """
-        if self._dow_restricted:
-            return
         where = f"crontab: day={self._spec['day']!r}, month={self._spec['month']!r}"
         if not any(day <= _MAX_DAYS[month]
                    for month in self.months for day in self.days):
@@ -242,7 +238,7 @@ class Crontab:
                 f'{where} never matches: none of the allowed days exists in '
                 'any allowed month (February has at most 29 days; April, '
                 'June, September and November have 30)')
-        if self.strict and self._day_restricted:
+        if self.strict and self._day_restricted and not self._dow_restricted:
             short = sorted(month for month in self.months
                            if max(self.days) > _MIN_DAYS[month])
             if short:
@@ -251,14 +247,8 @@ class Crontab:
                     'because an allowed day does not exist there (strict mode)')
 
     def _date_matches(self, date: datetime.date) -> bool:
-        if date.month not in self.months:
-            return False
-        day_ok = date.day in self.days
-        dow_ok = _cron_weekday(date) in self.days_of_week
-        if self._day_restricted and self._dow_restricted:
-            return day_ok or dow_ok
-        # At most one is restricted, and the unrestricted one is always True.
-        return day_ok and dow_ok
+        return (date.month in self.months and date.day in self.days
+                and _cron_weekday(date) in self.days_of_week)
 
     def __call__(self, dt: datetime.datetime) -> bool:
         """True if the minute containing ``dt`` is on the schedule."""

@@ -1,4 +1,5 @@
 """Every exception huey raises on purpose derives from :class:`HueyException`."""
+from huey.timeutil import instant, seconds
 
 
 class HueyException(Exception):
@@ -68,7 +69,10 @@ class RetryTask(Exception):
     """Raise inside a task to ask for a retry (``delay`` in seconds)."""
 
     def __init__(self, msg=None, eta=None, delay=None, *args, **kwargs):
-        self.eta, self.delay = eta, delay
+        # Checked when raised, so a bad value fails this task with a clear
+        # error instead of failing later in the worker's retry code.
+        self.eta = None if eta is None else instant(eta, 'RetryTask(eta=...)')
+        self.delay = None if delay is None else seconds(delay)
         super().__init__(msg, *args, **kwargs)
 
 

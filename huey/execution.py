@@ -15,7 +15,6 @@ from typing import Any, NamedTuple, Optional
 from huey import signals as S
 from huey.exceptions import CancelExecution, RetryTask, TaskLockedException
 from huey.result import ErrorResult, NoneResult, encode_result
-from huey.timeutil import to_timestamp
 
 logger = logging.getLogger('huey.execution')
 
@@ -168,7 +167,7 @@ def _retry(huey, task, now: float, eta=None, delay=None) -> None:
     again = copy.copy(task)
     again.retries = task.retries - 1
     if eta is not None:
-        again.eta = to_timestamp(eta)
+        again.eta = eta  # epoch seconds: RetryTask converts what it is given
     else:
         # The delay counts from the failure, not from when the task started.
         wait = task.retry_delay if delay is None else delay

@@ -74,11 +74,26 @@ def serialize(message: Message) -> bytes:
     envelope = {'v': FORMAT_VERSION, 'm': message.as_dict()}
     try:
         return MAGIC + pickle.dumps(envelope, protocol=PICKLE_PROTOCOL)
+    except RecursionError:
+        raise  # encode_task explains it
     except Exception as exc:
         raise QueueException(
             'cannot enqueue task %s: its arguments cannot be pickled (%s: %s); '
             'pass plain data (ids, strings, numbers) instead'
             % (message.name, type(exc).__name__, exc)) from exc
+
+
+def encode_task(task) -> bytes:
+    """A task (anything with ``to_message()`` and ``name``) as message bytes."""
+    try:
+        return serialize(task.to_message())
+    except RecursionError as exc:
+        # Each pipeline stage nests the next: hundreds of .then() calls
+        # exceed Python's recursion limit, whatever the arguments are.
+        raise QueueException(
+            'cannot enqueue task %s: the message nests too deeply (a pipeline of '
+            'hundreds of stages?); split the pipeline, or enqueue later stages '
+            'from a task' % task.name) from exc
 
 
 def deserialize(data: bytes) -> Message:

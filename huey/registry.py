@@ -58,10 +58,15 @@ class TaskRegistry:
 
 
 def _same_function(a, b) -> bool:
-    """Re-registering the very same function (a module imported twice) is fine."""
+    """Re-registering the same function is fine: the same object, or the same
+    source compiled again (a module imported twice or reloaded). One code
+    object behind two functions is a factory making closures: those differ."""
     fa, fb = a.func, b.func
-    return (fa is fb or (fa.__code__.co_filename == fb.__code__.co_filename
-                         and fa.__code__.co_firstlineno == fb.__code__.co_firstlineno))
+    if fa is fb:
+        return True
+    ca, cb = fa.__code__, fb.__code__
+    return (ca is not cb and ca.co_filename == cb.co_filename
+            and ca.co_firstlineno == cb.co_firstlineno)
 
 
 def _where(task_class) -> str:

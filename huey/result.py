@@ -67,8 +67,7 @@ class Result:
                 if deadline is not None and time.monotonic() >= deadline:
                     if revoke_on_timeout:
                         self.revoke()
-                    raise ResultTimeout(
-                        'no result for task %s (%s) after %ss' % (self.task.name, self.id, timeout))
+                    raise ResultTimeout('no result for %s after %ss' % (self._label(), timeout))
                 pause = delay if deadline is None else min(delay, max(deadline - time.monotonic(), 0))
                 time.sleep(pause)
                 delay = min(delay * backoff, max_delay)
@@ -87,6 +86,11 @@ class Result:
             raise TaskException(value.metadata)
         return value
 
+    def _label(self) -> str:
+        if self.task.name is None:  # huey.result(id): only the id is known
+            return 'task id %s' % self.id
+        return 'task %s (%s)' % (self.task.name, self.id)
+
     def is_ready(self) -> bool:
         return self._value is not _MISSING or self.huey.result_storage.has_data_for_key(self.id)
 
@@ -98,6 +102,10 @@ class Result:
 
     def restore(self) -> bool:
         return self.huey.restore_by_id(self.id)
+
+    def is_revoked(self) -> bool:
+        """This instance revoked, by id or with all instances of its task."""
+        return self.huey.is_revoked(self.task if self.task.name else self.id)
 
     def reschedule(self, eta=None, delay=None):
         return self.huey.reschedule(self.task, eta=eta, delay=delay)

@@ -14,7 +14,7 @@ import uuid
 from typing import Any, Callable, Optional
 
 from huey.message import Message
-from huey.timeutil import resolve_eta, resolve_expires, utc_datetime
+from huey.timeutil import resolve_eta, resolve_expires, seconds, utc_datetime
 
 
 def task_name(func: Callable) -> str:
@@ -23,8 +23,12 @@ def task_name(func: Callable) -> str:
     consumer (which imports ``main``) agree on the name."""
     module = func.__module__
     if module == '__main__':
-        path = getattr(sys.modules.get('__main__'), '__file__', None)
-        if path:
+        main = sys.modules.get('__main__')
+        spec = getattr(main, '__spec__', None)
+        path = getattr(main, '__file__', None)
+        if spec is not None and spec.name:
+            module = spec.name  # python -m pkg.main: the consumer imports pkg.main
+        elif path:
             module = os.path.splitext(os.path.basename(path))[0]
     return '%s.%s' % (module, func.__name__)
 
@@ -54,7 +58,8 @@ class Task:
         self.id = id or str(uuid.uuid4())
         self.eta = eta  # UTC epoch seconds, or None
         self.retries = self.default_retries if retries is None else retries
-        self.retry_delay = self.default_retry_delay if retry_delay is None else retry_delay
+        self.retry_delay = _delay_seconds(
+            self.default_retry_delay if retry_delay is None else retry_delay)
         self.priority = self.default_priority if priority is None else priority
         self.expires = resolve_expires(self.default_expires if expires is None else expires)
         self.on_complete = on_complete
@@ -105,6 +110,15 @@ class Task:
         return '%s: %s%s' % (self.name, self.id, eta)
 
 
+def _delay_seconds(value) -> float:
+    """retry_delay as seconds: messages carry numbers, so a timedelta is
+    converted here, where it is given, and a bad value is refused here too."""
+    try:
+        return seconds(value or 0)
+    except TypeError:
+        raise TypeError('retry_delay must be seconds or a timedelta, got %r' % (value,)) from None
+
+
 def task_from_message(huey, message: Message) -> Task:
     task_class = huey.registry.lookup(message.name)
     task = task_class(
@@ -127,6 +141,8 @@ class TaskWrapper:
         self.huey = huey
         self.func = func
         self.name = name or task_name(func)
+        retry_delay = _delay_seconds(retry_delay)  # a bad value fails at decoration
+        resolve_expires(expires)
         self.task_class = type(func.__name__, (task_base,), {
             'name': self.name, 'func': staticmethod(func), 'huey': huey,
             'default_retries': retries, 'default_retry_delay': retry_delay,

@@ -37,6 +37,20 @@ def resolve_eta(eta: Optional[datetime.datetime] = None, delay: Optional[Delay] 
     return None
 
 
+def instant(value: When, what: str, now: Optional[float] = None) -> float:
+    """An absolute moment as epoch seconds: a datetime, epoch seconds, or a
+    timedelta counted from now. Anything else is a TypeError naming ``what``,
+    raised where the value is given, not later in a worker."""
+    if isinstance(value, datetime.datetime):
+        return to_timestamp(value)
+    if isinstance(value, datetime.timedelta):
+        return (time.time() if now is None else now) + value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError('%s must be a datetime, epoch seconds or a timedelta, got %r'
+                        % (what, value))
+    return float(value)
+
+
 def resolve_expires(expires: Optional[When], now: Optional[float] = None) -> Optional[float]:
     """Seconds or a timedelta are relative to now; a datetime is absolute."""
     if expires is None:

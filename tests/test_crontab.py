@@ -144,19 +144,16 @@ def test_weekdays_match_five_days_a_week():
     assert all(d.weekday() < 5 for d in matched)
 
 
-# --- day of month / day of week OR semantics --------------------------------
+# --- day of month and day of week: both must match (huey's rule) -----------
 
-def test_day_and_day_of_week_both_restricted_match_either():
-    cron = crontab(minute=0, hour=0, day='1', day_of_week='1')
-    matched = [d for d in days_of_year(2024) if cron(d)]
-    firsts = {d for d in matched if d.day == 1}
-    mondays = {d for d in matched if d.weekday() == 0}
-    assert len(firsts) == 12
-    # 2024 starts on a Monday and is a leap year: 53 Mondays.
-    assert len(mondays) == 53
-    assert set(matched) == firsts | mondays
-    # Jan 1, Apr 1 and Jul 1 2024 are Mondays: each counted once.
-    assert len(matched) == 12 + 53 - 3
+def test_day_and_day_of_week_both_restricted_must_both_match():
+    """huey's idiom for "the first Monday of the month": AND, not Unix cron's OR."""
+    cron = crontab(minute=0, hour=9, day='1-7', day_of_week='1')
+    matched = [d.date() for d in days_of_year(2024) if cron(d.replace(hour=9))]
+    assert len(matched) == 12
+    assert all(d.weekday() == 0 and d.day <= 7 for d in matched)
+    assert not cron(dt(2024, 6, 4, 9))   # Tuesday the 4th
+    assert not cron(dt(2024, 6, 10, 9))  # the second Monday
 
 
 def test_only_day_restricted_ignores_weekday():
@@ -173,22 +170,21 @@ def test_only_day_of_week_restricted_ignores_day():
     assert all(d.weekday() == 4 for d in matched)
 
 
-def test_unrestricted_means_full_set_not_spelling():
-    # '1-31' allows every day, so it does not switch on OR semantics.
+def test_spelling_of_every_value_does_not_matter():
     cron = crontab(minute=0, hour=0, day='1-31', day_of_week='1')
     matched = [d for d in days_of_year(2024) if cron(d)]
-    assert len(matched) == 53  # the Mondays of 2024 only
+    assert len(matched) == 53  # the Mondays of 2024
     assert all(d.weekday() == 0 for d in matched)
     spelled = crontab(minute=0, hour=0, day='*/1', day_of_week='0-7')
     assert len([d for d in days_of_year(2024) if spelled(d)]) == 366
 
 
-def test_friday_13th_style_is_or_not_and():
+def test_friday_13th_is_friday_and_13th():
     cron = crontab(minute=0, hour=0, day=13, day_of_week=5)
-    assert cron(dt(2024, 9, 13))   # Friday the 13th
-    assert cron(dt(2024, 9, 6))    # a Friday
-    assert cron(dt(2024, 8, 13))   # a Tuesday the 13th
-    assert not cron(dt(2024, 9, 7))
+    assert cron(dt(2024, 9, 13))       # Friday the 13th
+    assert not cron(dt(2024, 9, 6))    # a Friday
+    assert not cron(dt(2024, 8, 13))   # a Tuesday the 13th
+    assert cron.next_after(dt(2024, 9, 13)) == dt(2024, 12, 13)
 
 
 # --- leap years -------------------------------------------------------------
@@ -298,11 +294,10 @@ def test_never_matching_day_and_month(day, month):
     assert message.startswith(f'crontab: day={day!r}, month={month!r} never matches')
 
 
-def test_never_matching_check_skipped_when_day_of_week_restricted():
-    # With OR semantics the weekday alone still fires every week of February.
-    cron = crontab(minute=0, hour=0, day=31, month=2, day_of_week=1)
-    assert cron(dt(2024, 2, 5))       # a Monday in February
-    assert not cron(dt(2024, 2, 6))
+def test_never_matching_check_applies_with_day_of_week_too():
+    # Both fields must match, so a weekday cannot rescue February 31st.
+    with pytest.raises(ValueError, match='never matches'):
+        crontab(minute=0, hour=0, day=31, month=2, day_of_week=1)
 
 
 def test_day_31_allowed_when_some_month_has_it():
@@ -348,13 +343,13 @@ def test_next_after_rolls_over_day_month_and_year():
     assert hourly.next_after(dt(2024, 2, 29, 18, 30)) == dt(2024, 3, 1, 0, 30)
 
 
-def test_next_after_weekday_and_or_semantics():
+def test_next_after_weekday_and_day():
     monday_9 = crontab(minute=0, hour=9, day_of_week=1)
     # 2024-05-14 is a Tuesday.
     assert monday_9.next_after(dt(2024, 5, 14, 12, 0)) == dt(2024, 5, 20, 9, 0)
-    either = crontab(minute=0, hour=9, day=15, day_of_week=1)
-    assert either.next_after(dt(2024, 5, 14, 12, 0)) == dt(2024, 5, 15, 9, 0)
-    assert either.next_after(dt(2024, 5, 15, 9, 0)) == dt(2024, 5, 20, 9, 0)
+    both = crontab(minute=0, hour=9, day=15, day_of_week=1)
+    # The next Monday the 15th after May 14th 2024 is July 15th.
+    assert both.next_after(dt(2024, 5, 14, 12, 0)) == dt(2024, 7, 15, 9, 0)
 
 
 def test_next_after_leap_day():

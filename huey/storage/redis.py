@@ -224,7 +224,12 @@ class RedisStorage(Storage):
         return '%s %r at %s' % (type(self).__name__, self.name, self._where)
 
     def describe_server(self) -> str:
-        return 'redis %s' % self._where
+        # The loopback spellings name one server: localhost:6379 and
+        # 127.0.0.1:6379 must compare equal when Huey checks a schedule.
+        where = self._where
+        for alias in ('://localhost:', '://[::1]:', '://::1:'):
+            where = where.replace(alias, '://127.0.0.1:')
+        return 'redis %s' % where
 
     @contextmanager
     def _errors(self):
