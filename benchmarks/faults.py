@@ -17,8 +17,10 @@ Usage, from the repository root::
 
     python benchmarks/faults.py [--quick] [--backend redis|sqlite|both] [--only NAME ...]
 
-prints one table and the total lost; the exit code is 1 when anything was lost
-or a scenario could not run to its end. ``tests/test_faults.py`` runs every
+prints one table and the total lost; the exit code is 1 when anything was lost,
+a scenario could not run to its end, or a row notes a PROBLEM (a stuck
+reservation, a task run before its eta, a periodic slot run twice, a consumer
+that died or stopped badly). ``tests/test_faults.py`` runs every
 scenario at ``scale='quick'``.
 """
 from __future__ import annotations
@@ -1038,9 +1040,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(format_table(rows))
     lost = sum(r.lost for r in rows)
     errors = [r for r in rows if r.error]
-    print('total lost: %d%s' % (lost, '; %d scenarios did not finish (see ERROR)' % len(errors)
-                                if errors else ''))
-    return 1 if lost or errors else 0
+    troubled = [r for r in rows if r.problems]
+    print('total lost: %d%s%s' % (
+        lost, '; %d scenarios did not finish (see ERROR)' % len(errors) if errors else '',
+        '; %d rows show a PROBLEM' % len(troubled) if troubled else ''))
+    # A stuck reservation, an early run or a periodic slot run twice fails the
+    # run as surely as a lost task does.
+    return 1 if lost or errors or troubled else 0
 
 
 if __name__ == '__main__':

@@ -196,7 +196,7 @@ class Huey:
             self.signals.send(S.SIGNAL_SCHEDULED, task)
         elif self.immediate:
             self.signals.send(S.SIGNAL_ENQUEUED, task)
-            execute(self, task)
+            self._settle_revocation(execute(self, task))
         else:
             self.storage.enqueue(encode_task(task), task.priority or 0)
             self.signals.send(S.SIGNAL_ENQUEUED, task)
@@ -315,6 +315,25 @@ class Huey:
         return (self._revoked_by(keys[0], by_id, now, peek)
                 or self._revoked_by(keys[1], by_name, now, peek))
 
+    def check_revoked(self, task, now: float):
+        """Before running ``task``: (revoked?, key to delete once its message
+        is acked). A one-time revocation by id is cleared only after the ack:
+        cleared before, a worker dying in between would let the message come
+        back with nothing to stop it. (One-time revocations of a whole task
+        are cleared at once: of two calls checked together, only one skips.)"""
+        keys = ('r:%s' % task.id, 'rt:%s' % task.name)
+        by_id, by_name = self.storage.peek_many(keys)
+        if by_id is not None:
+            until, once = pickle.loads(by_id)
+            if until is None or now < until:
+                return True, (keys[0] if once else None)
+            self.storage.delete_data(keys[0])  # lapsed
+        return self._revoked_by(keys[1], by_name, now, peek=False), None
+
+    def _settle_revocation(self, outcome: Outcome) -> None:
+        if outcome.status == S.SIGNAL_REVOKED and outcome.value:
+            self.storage.delete_data(outcome.value)
+
     # -- hooks ---------------------------------------------------------
     def run_pre_execute(self, task) -> None:
         for hook in list(self._pre_execute.values()):
@@ -371,9 +390,12 @@ class Huey:
         outcome = execute(self, task)
         if not self.storage.ack(reservation.token, reservation.owner):
             # Our lease ran out (storage unreachable, or the process was
-            # frozen) and the message went back; whoever has it now keeps it.
+            # frozen) and the message went back; whoever has it now keeps it
+            # (and any revocation with it).
             logger.warning('%s finished, but its reservation had already been returned '
                            'to the queue (lease ran out): it may run again', task)
+            return outcome
+        self._settle_revocation(outcome)
         return outcome
 
     def _dead_letter(self, reservation: Reservation, reason: str) -> Outcome:
@@ -396,9 +418,16 @@ class Huey:
         except QueueException:
             return None
 
-    def move_due(self, now: Optional[float] = None) -> int:
-        """Move delayed messages whose eta has come into the queue."""
-        return self.storage.schedule_move_due(time.time() if now is None else now)
+    def move_due(self, now: Optional[float] = None, batch: int = 1000) -> int:
+        """Move every delayed message whose eta has come into the queue, in
+        batches (each one atomic), so 10,000 tasks due at once are all
+        queued in this call, not over ten scheduler ticks."""
+        now = time.time() if now is None else now
+        moved = total = self.storage.schedule_move_due(now, batch)
+        while moved == batch:
+            moved = self.storage.schedule_move_due(now, batch)
+            total += moved
+        return total
 
     def enqueue_periodic(self, dt: datetime.datetime) -> List[Task]:
         """Enqueue the periodic tasks matching ``dt``'s minute, once per minute

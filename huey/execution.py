@@ -48,9 +48,10 @@ def execute(huey, task, now: Optional[float] = None) -> Outcome:
     if task.expires is not None and now > task.expires:
         huey.signals.send(S.SIGNAL_EXPIRED, task)
         return Outcome(S.SIGNAL_EXPIRED)
-    if huey.is_revoked(task, now, peek=False):
+    revoked, clear_after_ack = huey.check_revoked(task, now)
+    if revoked:
         huey.signals.send(S.SIGNAL_REVOKED, task)
-        return Outcome(S.SIGNAL_REVOKED)
+        return Outcome(S.SIGNAL_REVOKED, clear_after_ack)
     try:
         huey.run_pre_execute(task)
     except CancelExecution as exc:

@@ -110,6 +110,16 @@ APP_SOURCE = textwrap.dedent('''\
         _record('tick')
 
 
+    @huey.signal('revoked')
+    def die_once_when_revoked(signal_name, task):
+        """With HUEY_TEST_DIE_ON_REVOKE naming a file: the first worker to skip
+        a revoked task dies right then, between the check and the ack."""
+        flag = os.environ.get('HUEY_TEST_DIE_ON_REVOKE')
+        if flag and not os.path.exists(flag):
+            open(flag, 'w').close()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
     @huey.on_startup()
     def boot():
         _record('boot')

@@ -228,3 +228,11 @@ def test_task_names_under_python_dash_m_match_the_consumer(tmp_path):
     out = subprocess.run([sys.executable, 'pkg/main.py'], cwd=str(tmp_path),
                          capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == 'main.add', out.stderr
+
+
+def test_one_tick_moves_every_due_task_not_just_a_batch(huey):
+    """10,000 tasks due at once were moved 1,000 per scheduler tick."""
+    for i in range(2500):
+        huey.storage.schedule_add(b'm%d' % i, 100.0 + i)
+    assert huey.move_due(now=10_000.0, batch=1000) == 2500
+    assert huey.pending_count() == 2500 and huey.scheduled_count() == 0

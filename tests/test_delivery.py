@@ -83,3 +83,23 @@ def test_lock_of_a_killed_worker_is_freed_and_its_task_runs_again(consumers, cli
     consumer.wait_for_log(r'freed locks exclusive held by worker \d')
     assert consumers.markers().count('locked.start') == 2
     wait_for(lambda: not client.huey.is_locked('exclusive'), 10, message='lock released')
+
+
+@pytest.mark.timeout(90)
+def test_revoked_task_stays_revoked_when_its_worker_dies_skipping_it(consumers, client, tmp_path):
+    """A worker that dies after seeing a task is revoked but before acking it
+    (here: in a ``revoked`` signal handler) must not have cleared a one-time
+    revocation: the message comes back and is skipped again, never run."""
+    flag = str(tmp_path / 'died-once')
+    consumer = consumers('-w', '1', env={'HUEY_TEST_DIE_ON_REVOKE': flag})
+    consumer.wait_for_started(1)
+    task = client.record.s('must-not-run')
+    client.huey.revoke_by_id(task.id)  # revoke_once, as Result.revoke() does
+    client.huey.enqueue(task)
+    consumer.wait_for_log(r'worker 1 \(pid \d+\) killed by SIGKILL')
+    client.record('after')
+    consumers.wait_for_record('after', timeout=20)
+    assert 'must-not-run' not in consumers.markers()
+    # Cleared once the skip was acknowledged: it held exactly one message.
+    wait_for(lambda: not client.huey.is_revoked(task.id), 10, message='revocation cleared')
+    assert client.huey.pending_count() == 0 and client.huey.storage.reserved_size() == 0

@@ -239,7 +239,14 @@ class RedisStorage(Storage):
         except redis.exceptions.AuthenticationError as exc:
             raise StorageError('Redis at %s refused to authenticate (%s): check the password '
                                'given to RedisStorage %r' % (self._where, exc, self.name)) from exc
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        except redis.exceptions.TimeoutError as exc:
+            # No reply is not "not done": a hung or slow server may have run
+            # the command. Say so, so a retrying caller knows the risk.
+            raise StorageUnavailable(
+                'Redis at %s did not answer RedisStorage %r in time (%s): it may be hung '
+                'or overloaded; a write sent just then may still have taken effect, so '
+                'retrying an enqueue can queue it twice' % (self._where, self.name, exc)) from exc
+        except redis.exceptions.ConnectionError as exc:
             raise StorageUnavailable(
                 'Redis at %s is unavailable for RedisStorage %r (%s): is redis-server '
                 'running? check the url/host/port' % (self._where, self.name, exc)) from exc
