@@ -37,12 +37,23 @@ def check_runnable(huey) -> Optional[str]:
     return None
 
 
+def make_room_for_the_app() -> None:
+    """This daemon's package is named ``consumer``, a name applications give
+    their own modules too (a Kafka consumer, say). Every daemon module is
+    imported by now, and nothing imports from ``consumer`` later; taking its
+    entries out of sys.modules lets the app's ``import consumer`` find the
+    app's own module instead of this package."""
+    for name in [n for n in sys.modules if n == 'consumer' or n.startswith('consumer.')]:
+        del sys.modules[name]
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     try:
         config = config_from_args(argv)
     except ValueError as exc:
         return fail(str(exc), exitcodes.USAGE)
     handler = setup_logging(config, 'supervisor', owner_of_file=True)
+    make_room_for_the_app()
     try:
         huey = load_huey(config.app_path)
     except LoadError as exc:

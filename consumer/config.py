@@ -54,7 +54,7 @@ OPTIONS: List[Option] = [
     Option('lease', ('--lease',), 60.0, type=float, group='delivery',
            help='seconds a reserved message stays with its consumer without a renewal; '
                 'renewed every lease/3 while the task runs. After a consumer dies '
-                'unseen, its messages return after this long (default 60)'),
+                'unseen, its messages return after this long (at least 1; default 60)'),
     Option('max_deliveries', ('--max-deliveries',), 5, type=int, group='delivery',
            help='a message delivered this many times without finishing (its worker '
                 'died each time) goes to the dead letters (default 5)'),
@@ -120,6 +120,11 @@ class Config:
             if getattr(self, name) <= 0:
                 raise ValueError('--%s must be more than 0 (got %r)'
                                  % (name.replace('_', '-'), getattr(self, name)))
+        if self.lease < 1:
+            # Renewals tick every lease/4: shorter leases would busy the
+            # storage thread and expire under any hiccup.
+            raise ValueError('--lease must be at least 1 second (got %r); the default '
+                             'is 60' % self.lease)
         if self.backoff < 1:
             raise ValueError('-b/--backoff must be 1 or more (got %r)' % self.backoff)
         if self.graceful_timeout < 0:

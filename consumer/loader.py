@@ -42,7 +42,9 @@ def _import(module_name: str):
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
+        # Only the module asked for (or a package on its path) is "not found";
+        # any other missing name is an import inside the app: show where.
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + '.')):
             raise LoadError('no module named %r (looked in %s): run the consumer from the '
                             'directory that holds %s.py, or put it on PYTHONPATH'
                             % (exc.name, os.getcwd(), exc.name.replace('.', '/'))) from None

@@ -22,6 +22,7 @@ logger = logging.getLogger('huey.consumer.scheduler')
 # After a long stall (a suspended laptop, a stopped VM) enqueue at most this
 # many missed minutes of periodic tasks, not hours of them.
 MAX_CATCH_UP_MINUTES = 10
+FINAL_RETRY = 0.5  # seconds between tries to return messages during a stop
 
 
 class Scheduler:
@@ -39,8 +40,8 @@ class Scheduler:
             logger.debug('moved %d due tasks into the queue', moved)
         reclaimed = self.huey.storage.reclaim_expired(now)
         if reclaimed:
-            logger.warning('returned %d messages whose lease ran out (a consumer died '
-                           'unseen?) to the queue', reclaimed)
+            logger.warning('returned %d message%s whose lease ran out (a consumer died '
+                           'unseen?) to the queue', reclaimed, '' if reclaimed == 1 else 's')
         if self.periodic:
             self.enqueue_periodic(now)
 
@@ -106,9 +107,11 @@ class SchedulerThread(threading.Thread):
             stopping = self._stop_event.is_set()
             with self.fork_gate:
                 self._tick()
-            if stopping:
+            if stopping and not self.keeper.pending():
                 return
-            self._wake_event.wait(self._pause())
+            # Stopping with messages not yet returned (storage unreachable):
+            # keep trying while the supervisor waits for us.
+            self._wake_event.wait(FINAL_RETRY if stopping else self._pause())
             self._wake_event.clear()
 
     def _pause(self) -> float:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import collections
 import logging
+import mmap
 import os
 import select
 import signal
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Deque, Dict, Optional
 
@@ -48,13 +50,17 @@ class WorkerProcess:
     booted: bool = False
     busy: bool = False
     retiring: bool = False
+    # One shared byte the supervisor sets to ask the worker to stop. A signal
+    # alone can be lost: a task may ignore SIGTERM while it runs.
+    stop_flag: Optional[mmap.mmap] = None
     cut_short: bool = False  # SIGKILLed by the supervisor itself, at a stop
 
 
-def describe_exit(status: int, cut_short: bool = False) -> str:
+def describe_exit(status: int, cut_short: bool = False, busy: bool = True) -> str:
     """Why a child ended, with a hint for the usual suspects."""
     if cut_short:
-        return 'was stopped by the supervisor before its task finished'
+        return ('was stopped by the supervisor before its task finished' if busy
+                else 'was stopped by the supervisor')
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
@@ -88,6 +94,11 @@ class Supervisor:
 
     # -- lifecycle -------------------------------------------------------
     def run(self) -> int:
+        # Python 3.12+ warns on every fork from a process with threads. Our
+        # forks wait on fork_gate, so the storage thread holds no lock then
+        # (see the module docstring): the warning does not apply.
+        warnings.filterwarnings('ignore', category=DeprecationWarning,
+                                message=r'.*use of fork\(\) may lead to deadlocks')
         self.install_signals()
         set_title(supervisor_title(self.config.app_path, self.config.workers))
         logger.info('starting %d workers for %s on %s', self.config.workers,
@@ -128,9 +139,12 @@ class Supervisor:
             rotate_if_due(self.log_handler)
 
     def wait_for_events(self, wait: float) -> None:
-        pipes = [w.pipe for w in self.workers.values()]
-        ready, _, _ = select.select([self._wake_r] + pipes, [], [], wait)
-        for fd in ready:
+        # poll, not select: select() refuses descriptors past 1024, which a
+        # large -w (or an app holding many files) reaches.
+        poller = select.poll()
+        for fd in [self._wake_r] + [w.pipe for w in self.workers.values()]:
+            poller.register(fd, select.POLLIN)
+        for fd, _ in poller.poll(wait * 1000):
             if fd == self._wake_r:
                 _drain(fd)
             else:
@@ -173,7 +187,7 @@ class Supervisor:
         for worker in self.workers.values():
             if not worker.retiring:
                 worker.retiring = True
-                _kill(worker.pid, signal.SIGTERM)
+                ask_to_stop(worker)
 
     # -- workers -----------------------------------------------------------
     def spawn_missing(self) -> None:
@@ -191,7 +205,11 @@ class Supervisor:
     def spawn(self, number: int) -> Optional[WorkerProcess]:
         """Fork one worker. The caller holds ``fork_gate``: no other thread of
         ours is inside a lock-holding section while we fork."""
-        read_fd, write_fd = os.pipe()
+        try:
+            read_fd, write_fd = os.pipe()
+        except OSError as exc:  # out of file descriptors (ulimit -n)
+            return self.spawn_failed(number, exc)
+        stop_flag = mmap.mmap(-1, 1)  # anonymous and shared: survives the fork
         os.set_blocking(read_fd, False)
         # Blocked until the child has replaced the supervisor's handlers: a
         # signal in between must not run them in the child.
@@ -199,37 +217,47 @@ class Supervisor:
         try:
             pid = os.fork()
         except OSError as exc:
-            # Out of processes or memory: keep running, try again later.
             os.close(read_fd)
             os.close(write_fd)
-            self.free_numbers.insert(0, number)
-            self.next_spawn_at = time.monotonic() + BOOT_BACKOFF_MAX
-            logger.error('cannot start worker %d: %s; retrying in %ss', number, exc,
-                         BOOT_BACKOFF_MAX)
-            return None
+            stop_flag.close()
+            return self.spawn_failed(number, exc)
         finally:
             if os.getpid() == self.pid:
                 signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         if pid == 0:
-            self._become_worker(number, read_fd, write_fd, previous)
+            self._become_worker(number, read_fd, write_fd, previous, stop_flag)
         try:
             os.setpgid(pid, pid)  # also here, so no killpg can come before the child's own
         except (PermissionError, ProcessLookupError):
             pass
         os.close(write_fd)
-        worker = WorkerProcess(number, pid, read_fd, owner_id(self.pid, pid))
+        worker = WorkerProcess(number, pid, read_fd, owner_id(self.pid, pid),
+                               stop_flag=stop_flag)
         self.workers[pid] = worker
         self.keeper.set_owners(w.owner for w in self.workers.values())
         logger.debug('started worker %d (pid %d)', number, pid)
         return worker
 
-    def _become_worker(self, number, read_fd, write_fd, previous_mask) -> None:
+    def spawn_failed(self, number: int, exc: OSError) -> None:
+        """Out of processes, memory or file descriptors: keep running with
+        the workers we have, and try again later."""
+        self.free_numbers.insert(0, number)
+        self.next_spawn_at = time.monotonic() + BOOT_BACKOFF_MAX
+        logger.error('cannot start worker %d: %s; retrying in %ss', number, exc,
+                     BOOT_BACKOFF_MAX)
+        return None
+
+    def _become_worker(self, number, read_fd, write_fd, previous_mask, stop_flag) -> None:
         # Its own process group, so the processes a task starts can be
         # stopped with it; the supervisor still handles Ctrl-C for everyone.
         os.setpgid(0, 0)
+        # Out of the terminal's foreground group, a read of the terminal would
+        # stop the worker (SIGTTIN) for good: workers read nothing.
+        _stdin_from_devnull()
         os.close(read_fd)
         for worker in self.workers.values():
             os.close(worker.pipe)
+            worker.stop_flag.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
         signal.set_wakeup_fd(-1)
@@ -237,7 +265,7 @@ class Supervisor:
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
-        worker_main(self.huey, self.config, number, self.pid, write_fd)
+        worker_main(self.huey, self.config, number, self.pid, write_fd, stop_flag)
 
     def reap(self) -> None:
         while self.workers:
@@ -253,6 +281,7 @@ class Supervisor:
 
     def worker_exited(self, worker: WorkerProcess, status: int) -> None:
         os.close(worker.pipe)
+        worker.stop_flag.close()
         self.free_numbers.append(worker.number)
         self.free_numbers.sort()
         # Its messages go back on the storage thread, at once (wake): this
@@ -266,7 +295,7 @@ class Supervisor:
         expected = worker.retiring or self.stopping
         level = logging.INFO if expected and os.WIFEXITED(status) else logging.WARNING
         logger.log(level, 'worker %d (pid %d) %s', worker.number, worker.pid,
-                   describe_exit(status, worker.cut_short))
+                   describe_exit(status, worker.cut_short, worker.busy))
         # Whatever the task started in the worker's process group dies with it.
         _killpg(worker.pid, signal.SIGKILL)
         if not worker.booted and not worker.retiring and not self.stopping:
@@ -296,7 +325,7 @@ class Supervisor:
         if self.scheduler_thread is not None:
             self.scheduler_thread.stop_scheduling()  # leases are still renewed
         for worker in self.workers.values():
-            _kill(worker.pid, signal.SIGTERM)
+            ask_to_stop(worker)
         deadline = time.monotonic() + self.config.graceful_timeout
         while self.workers and time.monotonic() < deadline:
             if self.second_stop_signal():
@@ -306,10 +335,11 @@ class Supervisor:
             self.wait_for_events(LOOP_WAIT)
             self.reap()
         else:
-            if self.workers:
-                logger.warning('grace period of %ss is over: stopping %d running tasks; '
+            busy = sum(1 for w in self.workers.values() if w.busy)
+            if busy:
+                logger.warning('grace period of %ss is over: stopping %d running task%s; '
                                'their messages go back to the queue',
-                               self.config.graceful_timeout, len(self.workers))
+                               self.config.graceful_timeout, busy, '' if busy == 1 else 's')
         for worker in self.workers.values():
             worker.cut_short = True
             _killpg(worker.pid, signal.SIGKILL)
@@ -341,6 +371,22 @@ class Supervisor:
             if self.pending_signals.popleft() in (signal.SIGTERM, signal.SIGINT):
                 seen = True
         return seen
+
+
+def ask_to_stop(worker: WorkerProcess) -> None:
+    """The worker finishes its task, then exits. The flag is what counts;
+    SIGTERM wakes a worker that waits for work."""
+    worker.stop_flag[0] = 1
+    _kill(worker.pid, signal.SIGTERM)
+
+
+def _stdin_from_devnull() -> None:
+    try:
+        fd = os.open(os.devnull, os.O_RDONLY)
+    except OSError:
+        return
+    os.dup2(fd, 0)
+    os.close(fd)
 
 
 def _kill(pid: int, sig: int) -> None:

@@ -67,14 +67,16 @@ class TitleTicker(threading.Thread):
 
 
 class Worker:
-    def __init__(self, huey, config, number: int, supervisor_pid: int, pipe_fd: int):
+    def __init__(self, huey, config, number: int, supervisor_pid: int, pipe_fd: int,
+                 stop_flag=None):
         self.huey = huey
         self.config = config
         self.number = number
         self.supervisor_pid = supervisor_pid
         self.pipe_fd = pipe_fd
         self.owner = owner_id(supervisor_pid, os.getpid())
-        self.stop_requested = False
+        self._term_received = False
+        self._stop_flag = stop_flag  # a shared byte the supervisor sets
         self.current_task = None
         self._wake_r, self._wake_w = os.pipe()
         self._poll_delay = config.delay
@@ -117,7 +119,13 @@ class Worker:
         self.ticker.start()
 
     def _on_term(self, signum, frame) -> None:
-        self.stop_requested = True
+        self._term_received = True
+
+    @property
+    def stop_requested(self) -> bool:
+        """SIGTERM, or the supervisor's flag: the signal is lost when a task
+        had SIGTERM ignored while it arrived; the flag never is."""
+        return self._term_received or bool(self._stop_flag and self._stop_flag[0])
 
     def shutdown(self) -> None:
         self.ticker.done.set()
@@ -196,11 +204,29 @@ class Worker:
             outcome = None
         finally:
             self.ticker.idle()
+            self.after_task()
             self.tell(b'I')
         if outcome is not None:
             logger.debug('%s finished as %s after %.3fs', self.current_task or 'message',
                          outcome.status, outcome.duration)
         self.current_task = None
+
+    def after_task(self) -> None:
+        """Undo what a task may have changed in the process that the worker
+        relies on: its signal handlers (a task that ignored SIGTERM would
+        leave a worker that never stops) and unflushed print() output (kept
+        in a buffer, it would be lost if the worker is killed)."""
+        for sig, handler in ((signal.SIGTERM, self._on_term), (signal.SIGINT, _ignore),
+                             (signal.SIGHUP, _ignore)):
+            if signal.getsignal(sig) != handler:  # bound methods: ==, not is
+                logger.warning('task %s changed the handler of %s; restored',
+                               self.current_task, signal.Signals(sig).name)
+                signal.signal(sig, handler)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass  # closed or replaced by the task: nothing to keep
 
     def _started(self, task) -> None:
         logger.debug('running %s', task)
@@ -215,8 +241,9 @@ class Worker:
 
     def sleep(self, seconds: float) -> None:
         """Sleep, but wake at once on a signal (its byte lands on the wakeup fd)."""
-        ready, _, _ = select.select([self._wake_r], [], [], seconds)
-        if ready:
+        poller = select.poll()  # not select(): the fd may be past 1024
+        poller.register(self._wake_r, select.POLLIN)
+        if poller.poll(seconds * 1000):
             try:
                 os.read(self._wake_r, 64)
             except BlockingIOError:
@@ -248,11 +275,12 @@ def owner_id(supervisor_pid: int, worker_pid: int) -> str:
     return '%s:%d:%d' % (os.uname().nodename, supervisor_pid, worker_pid)
 
 
-def worker_main(huey, config, number: int, supervisor_pid: int, pipe_fd: int) -> None:
+def worker_main(huey, config, number: int, supervisor_pid: int, pipe_fd: int,
+                stop_flag=None) -> None:
     """Entry point in the forked child; never returns."""
     code = exitcodes.ERROR
     try:
-        code = Worker(huey, config, number, supervisor_pid, pipe_fd).run()
+        code = Worker(huey, config, number, supervisor_pid, pipe_fd, stop_flag).run()
     except BaseException:
         logger.exception('worker %d crashed', number)
     finally:

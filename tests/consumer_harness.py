@@ -95,6 +95,21 @@ APP_SOURCE = textwrap.dedent('''\
 
 
     @huey.task()
+    def shout(text):
+        """print() only: what reaches the consumer's stdout, and when."""
+        print(text)
+
+
+    @huey.task()
+    def ignore_term(seconds, marker='deaf'):
+        """Ignores SIGTERM for good (as some libraries do), then works."""
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _record(marker + '.start')
+        time.sleep(seconds)
+        _record(marker + '.end')
+
+
+    @huey.task()
     def die():
         """A poison task: kills its own worker."""
         os.kill(os.getpid(), signal.SIGKILL)
@@ -129,7 +144,8 @@ APP_SOURCE = textwrap.dedent('''\
 
 # The tasks of app.py, as a producer in the test process declares them:
 # same names, bodies never run here.
-CLIENT_TASKS = ('add', 'record', 'slow', 'locked_slow', 'spawn_sleeper', 'die', 'fail')
+CLIENT_TASKS = ('add', 'record', 'slow', 'locked_slow', 'spawn_sleeper', 'die', 'fail',
+                'shout', 'ignore_term')
 
 
 def write_app(directory) -> str:

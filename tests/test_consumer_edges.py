@@ -1,16 +1,18 @@
 """The consumer when things around it misbehave: a hung Redis at stop time,
 processes a task started, bad command lines caught before start."""
 import os
+import resource
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 import psutil
 import pytest
 
 from huey import RedisHuey
-from tests.consumer_harness import client, consumers, make_client  # noqa: F401  (fixtures)
+from tests.consumer_harness import SCRIPT, client, consumers, make_client  # noqa: F401
 from tests.helpers import wait_for
 from tests.redis_server import PrivateRedis
 
@@ -71,6 +73,7 @@ def test_processes_a_task_started_die_with_a_cut_short_worker(consumers, client)
     (['--lease', 'nan'], 'finite number'),
     (['-d', 'inf'], 'finite number'),
     (['--graceful-timeout', 'nan'], 'finite number'),
+    (['--lease', '0.001'], 'at least 1 second'),
 ])
 def test_bad_options_are_one_line_and_exit_2(tmp_path, args, message):
     proc = subprocess.run([sys.executable, '-m', 'consumer', 'app.huey'] + args,
@@ -94,3 +97,103 @@ def test_huey_style_k_process_is_accepted_and_f_flushes_locks(consumers, client)
     consumer.wait_for_started(1)
     assert 'released locks at start: exclusive' in consumer.log()
     assert not client.huey.is_locked('exclusive')
+
+
+@pytest.mark.timeout(60)
+def test_a_task_that_ignores_sigterm_does_not_keep_its_worker_from_stopping(consumers, client):
+    """A task that set SIGTERM to SIG_IGN once left a worker that took new
+    work after the stop began and waited out the whole grace period. Now the
+    worker restores its handler after the task, the supervisor repeats the
+    stop request, and the stop takes no longer than the task."""
+    consumer = consumers('-w', '1', '--graceful-timeout', '30')
+    consumer.wait_for_started(1)
+    client.ignore_term(2)
+    consumers.wait_for_record('deaf.start')
+    client.record('queued-behind')
+    consumer.signal(signal.SIGTERM)
+    sent = time.monotonic()
+    assert consumer.wait(20) == 0
+    took = time.monotonic() - sent
+    assert took < 10, 'stop took %.1fs; log:\n%s' % (took, consumer.log())
+    assert 'deaf.end' in consumers.markers()
+    assert 'queued-behind' not in consumers.markers()
+    assert client.huey.pending_count() == 1  # still queued, for the next consumer
+    assert 'changed the handler of SIGTERM; restored' in consumer.log()
+
+
+@pytest.mark.timeout(60)
+def test_print_output_of_a_task_is_flushed_when_the_task_ends(consumers, client):
+    """stdout to a file or pipe (the journal) is block-buffered: a task's
+    print() once sat in the worker's buffer until it exited, and was lost if
+    it was killed. Each worker now flushes after every task."""
+    consumer = consumers('-w', '1', env={'PYTHONUNBUFFERED': ''}, split_stdout=True)
+    [pid] = consumer.wait_for_started(1)
+    client.shout('counted 7 beans')
+    wait_for(lambda: 'counted 7 beans' in consumer.stdout(), 15, message='the print')
+    os.kill(pid, signal.SIGKILL)  # nothing was waiting in its buffer
+    assert consumer.stdout().count('counted 7 beans') == 1
+
+
+@pytest.mark.timeout(60)
+def test_an_app_module_named_consumer_is_the_apps_own(tmp_path):
+    """The daemon's package is called ``consumer``; an app with its own
+    consumer.py (a Kafka consumer, say) imported the daemon's package instead."""
+    (tmp_path / 'consumer.py').write_text('def handle(x):\n    return x * 2\n')
+    (tmp_path / 'main.py').write_text(textwrap.dedent('''
+        import os
+        from huey import SqliteHuey
+        from consumer import handle
+
+        huey = SqliteHuey('own-consumer', filename=os.path.join(os.path.dirname(__file__), 'q.db'))
+
+        @huey.task()
+        def double(x):
+            return handle(x)
+    '''))
+    proc = subprocess.Popen([sys.executable, SCRIPT, 'main.huey', '-w', '1'], cwd=str(tmp_path),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        probe = subprocess.run(
+            [sys.executable, '-c', 'import main; print(main.double(21).get(blocking=True, '
+             'timeout=30))'], cwd=str(tmp_path), capture_output=True, text=True, timeout=60)
+        assert probe.stdout.strip() == '42', probe.stderr
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(30) == 0
+        proc.stderr.close()
+
+
+def test_an_import_missing_inside_the_app_shows_where(tmp_path):
+    """``tasklibrary`` importing a missing ``tasklib`` is not "no module
+    named tasklib, run from its directory": it is an import error inside
+    the app, shown with its traceback."""
+    (tmp_path / 'tasklibrary.py').write_text('import tasklib\n')
+    proc = subprocess.run([sys.executable, '-m', 'consumer', 'tasklibrary.huey'],
+                          cwd=str(tmp_path), capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "importing 'tasklibrary' failed" in proc.stderr
+    assert 'Traceback' in proc.stderr and 'tasklibrary.py' in proc.stderr
+
+
+@pytest.mark.timeout(60)
+def test_many_open_descriptors_do_not_break_the_supervisor(tmp_path, consumers, client):
+    """select() refuses descriptors past 1024: with the supervisor holding
+    more (a large -w, or an app with many files open) it crashed."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1400:
+        pytest.fail('this test needs a hard limit of 1400 open files (ulimit -Hn is %d)' % hard)
+    (tmp_path / 'sitecustomize.py').write_text(textwrap.dedent('''
+        import os, resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1400), hard))
+        HELD = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    '''))
+    consumer = consumers('-w', '2', env={'PYTHONPATH': os.pathsep.join(
+        [str(tmp_path), os.environ.get('PYTHONPATH', '')])})
+    consumer.wait_for_started(2)
+    client.record('many-fds')
+    consumers.wait_for_record('many-fds', timeout=20)
+    consumer.signal(signal.SIGTERM)
+    assert consumer.wait(20) == 0
+    assert 'Traceback' not in consumer.log()
