@@ -41,6 +41,7 @@ def test_readme_first_command_demo():
                           env=env, capture_output=True, text=True, timeout=100)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count('  result: worker ') == 20
+    assert proc.stdout.count(' idle') >= 3  # it waited for every worker's title to say idle
     assert 'worker pids that ran them:' in proc.stdout
     assert 'consumer stopped with SIGTERM, exit code 0' in proc.stdout
 
