@@ -53,6 +53,7 @@ class WorkerProcess:
     # One shared byte the supervisor sets to ask the worker to stop. A signal
     # alone can be lost: a task may ignore SIGTERM while it runs.
     stop_flag: Optional[mmap.mmap] = None
+    boot_error: str = ''  # why it could not start, as it told us
     cut_short: bool = False  # SIGKILLed by the supervisor itself, at a stop
 
 
@@ -153,14 +154,21 @@ class Supervisor:
     def read_worker_pipe(self, fd: int) -> None:
         worker = next((w for w in self.workers.values() if w.pipe == fd), None)
         data = _drain(fd)
-        if worker is None:
-            return
-        for byte in data:
+        if worker is not None:
+            self.apply_worker_news(worker, data)
+
+    def apply_worker_news(self, worker: WorkerProcess, data: bytes) -> None:
+        """State bytes (R ready, B busy, I idle), or F and a line of text: the
+        error that kept the worker from starting, its last words."""
+        states, failed, error = data.partition(b'F')
+        for byte in states:
             if byte == ord('R'):
                 worker.booted = True
                 self.boot_failures = 0
             elif byte in (ord('B'), ord('I')):
                 worker.busy = byte == ord('B')
+        if failed:
+            worker.boot_error = error.split(b'\n')[0].decode('utf-8', 'replace')
 
     def handle_signals(self) -> None:
         while self.pending_signals:
@@ -280,6 +288,7 @@ class Supervisor:
                 self.worker_exited(worker, status)
 
     def worker_exited(self, worker: WorkerProcess, status: int) -> None:
+        self.apply_worker_news(worker, _drain(worker.pipe))  # what it said last
         os.close(worker.pipe)
         worker.stop_flag.close()
         self.free_numbers.append(worker.number)
@@ -307,13 +316,14 @@ class Supervisor:
             logger.critical('workers failed to start %d times in a row (last: %s); '
                             'stopping the consumer. Fix the error logged above (a '
                             'startup hook, the storage connection) and start it again',
-                            self.boot_failures, describe_exit(status))
+                            self.boot_failures, worker.boot_error or describe_exit(status))
             self.exit_code = exitcodes.WORKER_BOOT_ERROR
             self.stopping = True
             return
         delay = min(0.5 * 2 ** (self.boot_failures - 1), BOOT_BACKOFF_MAX)
-        logger.warning('worker %d failed to start (%d in a row); next attempt in %.1fs',
-                       worker.number, self.boot_failures, delay)
+        logger.warning('worker %d failed to start (%d in a row: %s); next attempt in %.1fs',
+                       worker.number, self.boot_failures,
+                       worker.boot_error or describe_exit(status), delay)
         self.next_spawn_at = time.monotonic() + delay
 
     # -- stopping ------------------------------------------------------------

@@ -4,7 +4,8 @@ Forked by the supervisor with the registry already imported. It drops the
 connections it inherited, runs the app's startup hooks, reports ``ready`` on
 its pipe, then loops until asked to stop (SIGTERM) or its parent is gone.
 Messages about the worker's state go to the supervisor over that pipe, one
-byte each: ``R`` ready, ``B`` busy, ``I`` idle.
+byte each: ``R`` ready, ``B`` busy, ``I`` idle; or ``F`` and one line, the
+error that kept it from starting.
 """
 from __future__ import annotations
 
@@ -89,8 +90,9 @@ class Worker:
         """The whole life of the process; returns its exit code."""
         try:
             self.initialize()
-        except Exception:
+        except Exception as exc:
             logger.exception('worker %d failed to start', self.number)
+            self.tell(b'F' + _one_line(exc).encode('utf-8', 'replace') + b'\n')
             return exitcodes.WORKER_BOOT_ERROR
         self.tell(b'R')
         logger.info('worker %d started', self.number)
@@ -264,6 +266,11 @@ class Worker:
                            time.monotonic() - self._storage_down_since)
             self._storage_down_since = None
             self._poll_delay = self.config.delay
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    text = '%s: %s' % (type(exc).__name__, exc)
+    return ' '.join(text.split())[:limit]
 
 
 def _ignore(signum, frame) -> None:

@@ -262,6 +262,8 @@ def test_boot_failures_back_off_then_stop_with_exit_3(consumers, client):
     assert 'next attempt in' in log
     assert 'workers failed to start 3 times in a row' in log
     assert 'HUEY_TEST_BOOT_FAIL is set' in log
+    # The final line names the cause itself, not only "see above".
+    assert re.search(r'CRITICAL .*3 times in a row \(last: RuntimeError: HUEY_TEST_BOOT_FAIL', log)
     assert consumers.markers().count('boot') == 3
     # Back-off: 0.5 s then 1 s between the three attempts.
     assert took >= 1.4
