@@ -7,6 +7,7 @@ half-started daemon.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import List, Optional
 
@@ -47,7 +48,27 @@ def make_room_for_the_app() -> None:
         del sys.modules[name]
 
 
+def open_standard_fds() -> None:
+    """Started with stdin, stdout or stderr closed (``>&-``, some service
+    managers), the next file opened takes that number: a Redis socket
+    would become fd 1, and a task's print() would be sent to Redis as a
+    command. /dev/null fills any gap before anything else is opened."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if sys.stdout is None:  # Python leaves None for a stream closed at start
+        sys.stdout = open(1, 'w', closefd=False)
+    if sys.stderr is None:
+        sys.stderr = open(2, 'w', closefd=False)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    open_standard_fds()
     try:
         config = config_from_args(argv)
     except ValueError as exc:

@@ -40,8 +40,9 @@ OPTIONS: List[Option] = [
            help='SQLite: factor the pause grows by after each empty poll (default 1.15)'),
     Option('scheduler_interval', ('-s', '--scheduler-interval'), 1.0, type=float,
            group='scheduler',
-           help='how often the scheduler moves due delayed tasks into the queue, '
-                'in seconds (default 1)'),
+           help='how often the storage thread moves due delayed tasks into the queue '
+                'and returns reservations whose lease ran out, in seconds (default 1; '
+                'leases are renewed at least every lease/4 whatever this says)'),
     Option('periodic', ('-n', '--no-periodic'), True, action='store_false', group='scheduler',
            help='do not enqueue periodic tasks'),
     Option('utc_given', ('-u', '--utc'), False, action='store_true', group='scheduler',
@@ -52,7 +53,7 @@ OPTIONS: List[Option] = [
            help='on SIGTERM/SIGINT, seconds to let running tasks finish before '
                 'stopping them and returning their messages (default 30)'),
     Option('lease', ('--lease',), 60.0, type=float, group='delivery',
-           help='seconds a reserved message stays with its consumer without a renewal; '
+           help='seconds a reserved message stays with its worker without a renewal; '
                 'renewed every lease/3 while the task runs. After a consumer dies '
                 'unseen, its messages return after this long (at least 1; default 60)'),
     Option('max_deliveries', ('--max-deliveries',), 5, type=int, group='delivery',

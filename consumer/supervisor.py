@@ -154,8 +154,12 @@ class Supervisor:
     def read_worker_pipe(self, fd: int) -> None:
         worker = next((w for w in self.workers.values() if w.pipe == fd), None)
         data = _drain(fd)
-        if worker is not None:
-            self.apply_worker_news(worker, data)
+        if worker is None:
+            return
+        self.apply_worker_news(worker, data)
+        if data and worker.booted and not worker.busy:
+            # Only for a live (unreaped) worker: a reaped pid may be reused.
+            wake_if_stopping(worker)  # it may have read the flag just before we set it
 
     def apply_worker_news(self, worker: WorkerProcess, data: bytes) -> None:
         """State bytes (R ready, B busy, I idle), or F and a line of text: the
@@ -233,7 +237,10 @@ class Supervisor:
             if os.getpid() == self.pid:
                 signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         if pid == 0:
-            self._become_worker(number, read_fd, write_fd, previous, stop_flag)
+            try:
+                self._become_worker(number, read_fd, write_fd, previous, stop_flag)
+            finally:
+                os._exit(exitcodes.ERROR)  # the child never returns into this loop
         try:
             os.setpgid(pid, pid)  # also here, so no killpg can come before the child's own
         except (PermissionError, ProcessLookupError):
@@ -384,10 +391,20 @@ class Supervisor:
 
 
 def ask_to_stop(worker: WorkerProcess) -> None:
-    """The worker finishes its task, then exits. The flag is what counts;
-    SIGTERM wakes a worker that waits for work."""
+    """The worker finishes its task (or its start-up), then exits. The flag
+    is what counts: the worker reads it before every reserve. SIGTERM only
+    wakes a worker that waits for work; a busy one is not sent it (it would
+    interrupt a blocking call in its task, EINTR) nor a booting one (whose
+    handler is not installed yet): they get it when they report idle or
+    ready (see wake_if_stopping)."""
     worker.stop_flag[0] = 1
-    _kill(worker.pid, signal.SIGTERM)
+    if worker.booted and not worker.busy:
+        _kill(worker.pid, signal.SIGTERM)
+
+
+def wake_if_stopping(worker: WorkerProcess) -> None:
+    if worker.stop_flag[0]:
+        _kill(worker.pid, signal.SIGTERM)
 
 
 def _stdin_from_devnull() -> None:

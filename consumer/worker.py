@@ -224,11 +224,7 @@ class Worker:
                 logger.warning('task %s changed the handler of %s; restored',
                                self.current_task, signal.Signals(sig).name)
                 signal.signal(sig, handler)
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError, AttributeError):
-                pass  # closed or replaced by the task: nothing to keep
+        flush_std_streams()
 
     def _started(self, task) -> None:
         logger.debug('running %s', task)
@@ -268,6 +264,14 @@ class Worker:
             self._poll_delay = self.config.delay
 
 
+def flush_std_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass  # None, closed or replaced by a task: nothing to keep
+
+
 def _one_line(exc: BaseException, limit: int = 300) -> str:
     text = '%s: %s' % (type(exc).__name__, exc)
     return ' '.join(text.split())[:limit]
@@ -291,7 +295,8 @@ def worker_main(huey, config, number: int, supervisor_pid: int, pipe_fd: int,
     except BaseException:
         logger.exception('worker %d crashed', number)
     finally:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        try:
+            logging.shutdown()
+            flush_std_streams()
+        finally:
+            os._exit(code)  # whatever happens, never back into the supervisor's code

@@ -110,6 +110,15 @@ APP_SOURCE = textwrap.dedent('''\
 
 
     @huey.task()
+    def c_sleep(seconds, marker='csleep'):
+        """sleep(3) in C: a signal cuts it short (EINTR), returning what is left."""
+        import ctypes
+        _record(marker + '.start')
+        left = ctypes.CDLL(None).sleep(seconds)
+        _record('%s.end.%d' % (marker, left))
+
+
+    @huey.task()
     def die():
         """A poison task: kills its own worker."""
         os.kill(os.getpid(), signal.SIGKILL)
@@ -145,7 +154,7 @@ APP_SOURCE = textwrap.dedent('''\
 # The tasks of app.py, as a producer in the test process declares them:
 # same names, bodies never run here.
 CLIENT_TASKS = ('add', 'record', 'slow', 'locked_slow', 'spawn_sleeper', 'die', 'fail',
-                'shout', 'ignore_term')
+                'shout', 'ignore_term', 'c_sleep')
 
 
 def write_app(directory) -> str:

@@ -197,3 +197,85 @@ def test_many_open_descriptors_do_not_break_the_supervisor(tmp_path, consumers, 
     consumer.signal(signal.SIGTERM)
     assert consumer.wait(20) == 0
     assert 'Traceback' not in consumer.log()
+
+
+RAW_APP = textwrap.dedent('''
+    import os, sys
+    from huey import RedisHuey
+
+    huey = RedisHuey(os.environ['HUEY_TEST_NAME'], url=os.environ['HUEY_TEST_REDIS_URL'])
+
+    @huey.task()
+    def raw(data):
+        """Writes to fd 1 below Python, as a C library or a subprocess would."""
+        os.write(1, data)
+        return 'wrote'
+
+    @huey.task()
+    def close_stdout():
+        sys.stdout.close()
+        return 'closed'
+''')
+
+
+@pytest.mark.timeout(60)
+def test_started_with_stdout_closed_task_output_goes_nowhere_harmful(tmp_path, redis_url,
+                                                                     unique_name, monkeypatch):
+    """Started with ``>&-``, the first socket opened took fd 1: a task
+    writing to stdout sent Redis a command on the supervisor's connection,
+    and a worker whose sys.stdout could not be flushed at exit fell back into
+    the supervisor's code. /dev/null now fills fds 0-2 first."""
+    (tmp_path / 'rawapp.py').write_text(RAW_APP)
+    leaked = unique_name + '-leaked'
+    monkeypatch.setenv('HUEY_TEST_NAME', unique_name)  # for this process's import too
+    monkeypatch.setenv('HUEY_TEST_REDIS_URL', redis_url)
+    env = dict(os.environ)
+    log = open(str(tmp_path / 'log'), 'wb')
+
+    def log_text():
+        with open(str(tmp_path / 'log'), 'rb') as f:
+            return f.read().decode('utf-8', 'replace')
+
+    proc = subprocess.Popen(['sh', '-c', 'exec "$0" -m consumer rawapp.huey -w 1 >&- <&-',
+                             sys.executable], cwd=str(tmp_path), env=env, stderr=log,
+                            start_new_session=True)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import rawapp
+        assert rawapp.raw(b'SET %s yes\r\n' % leaked.encode()).get(blocking=True,
+                                                                    timeout=20) == 'wrote'
+        assert rawapp.close_stdout().get(blocking=True, timeout=20) == 'closed'
+        os.kill(proc.pid, signal.SIGHUP)  # the worker exits with sys.stdout closed
+        wait_for(lambda: 'exited with code' in log_text(), 15, message='the retired worker to exit')
+        assert rawapp.raw(b'x').get(blocking=True, timeout=20) == 'wrote'
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(20) == 0
+        text = log_text()
+        assert 'exited with code 0' in text and 'Traceback' not in text, text
+        assert 'cannot reach storage' not in text, text
+        assert rawapp.huey.storage._call('exists', leaked) == 0
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop('rawapp', None)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        log.close()
+        RedisHuey(unique_name, url=redis_url).flush()
+
+
+@pytest.mark.timeout(60)
+def test_reload_does_not_interrupt_a_blocking_call_in_a_running_task(consumers, client):
+    """SIGHUP (and a stop) set the worker's stop flag; SIGTERM, which makes a
+    blocking C call return early with EINTR, goes only to idle workers."""
+    consumer = consumers('-w', '1')
+    [old] = consumer.wait_for_started(1)
+    client.c_sleep(2)
+    consumers.wait_for_record('csleep.start')
+    consumer.signal(signal.SIGHUP)
+    wait_for(lambda: [m for m in consumers.markers() if m.startswith('csleep.end')], 15,
+             message='the task to end')
+    assert 'csleep.end.0' in consumers.markers()  # slept its whole time
+    wait_for(lambda: consumer.worker_pids() and old not in consumer.worker_pids(), 15,
+             message='the worker to be replaced')
+    assert 'killed by SIGTERM' not in consumer.log()
