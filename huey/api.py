@@ -14,7 +14,7 @@ import os
 import pickle
 import time
 import uuid
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Iterable, List, Optional, Tuple
 
 from huey import signals as S
 from huey.exceptions import ConfigurationError, MessageDecodeError, QueueException, TaskException
@@ -261,21 +261,28 @@ class Huey:
     def _check_revoked(self, key: str, now: float, peek: bool) -> bool:
         return self._revoked_by(key, self.storage.peek_data(key), now, peek)
 
-    def _revoked_by(self, key: str, data: Optional[bytes], now: float, peek: bool) -> bool:
-        """Whether the revocation ``data`` stored at ``key`` holds at ``now``."""
+    def _in_force(self, key: str, data: Optional[bytes], now: float,
+                  clear_lapsed: bool) -> Tuple[bool, bool]:
+        """(in force at ``now``?, one-time?) for the revocation ``data`` stored
+        at ``key``. Only a real check clears a lapsed one: a peek may ask
+        about a later time."""
         if data is None:
-            return False
+            return False, False
         until, once = pickle.loads(data)
         if until is not None and now >= until:
-            # Only a real check clears it: a peek may ask about a later time.
-            if not peek:
+            if clear_lapsed:
                 self.storage.delete_data(key)
-            return False
-        if once and not peek:
+            return False, once
+        return True, once
+
+    def _revoked_by(self, key: str, data: Optional[bytes], now: float, peek: bool) -> bool:
+        """Whether the revocation ``data`` stored at ``key`` holds at ``now``."""
+        holds, once = self._in_force(key, data, now, clear_lapsed=not peek)
+        if holds and once and not peek:
             # Only the check that deletes it is revoked: two workers taking
             # two instances at once must not both skip theirs.
             return self.storage.delete_data(key)
-        return True
+        return holds
 
     def revoke_by_id(self, task_id: str, revoke_until=None, revoke_once=True) -> None:
         self._revoke('r:%s' % task_id, revoke_until, revoke_once)
@@ -323,11 +330,9 @@ class Huey:
         are cleared at once: of two calls checked together, only one skips.)"""
         keys = ('r:%s' % task.id, 'rt:%s' % task.name)
         by_id, by_name = self.storage.peek_many(keys)
-        if by_id is not None:
-            until, once = pickle.loads(by_id)
-            if until is None or now < until:
-                return True, (keys[0] if once else None)
-            self.storage.delete_data(keys[0])  # lapsed
+        holds, once = self._in_force(keys[0], by_id, now, clear_lapsed=True)
+        if holds:
+            return True, (keys[0] if once else None)
         return self._revoked_by(keys[1], by_name, now, peek=False), None
 
     def _settle_revocation(self, outcome: Outcome) -> None:
